@@ -1,0 +1,45 @@
+# flud — `make demo` and `make test` are all a fresh Debian 12 machine with Swift needs.
+
+SWIFT        ?= swift
+# System packages the build and the tests need; installed only when missing.
+APT_PACKAGES := pkg-config libisal-dev libsodium-dev liblmdb-dev libzstd-dev
+# Only for perf/ comparisons, never needed to build or test.
+PERF_PACKAGES := golang-go golang-github-klauspost-reedsolomon-dev hyperfine
+
+.PHONY: all deps build release test benchmark-gates demo perf perf-deps clean
+
+all: build
+
+# Installs whichever of $(APT_PACKAGES) are missing; touches nothing otherwise.
+deps:
+	@scripts/apt-ensure.sh $(APT_PACKAGES)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Unit, property and command-line tests, then the deterministic benchmark gates
+# (allocation counts: zero mallocs per encode call).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(MAKE) benchmark-gates
+
+benchmark-gates: deps
+	cd Benchmarks && $(SWIFT) package benchmark thresholds check --path Thresholds \
+		--filter '(en|de)code_.*' --no-progress
+
+demo: release
+	scripts/demo.sh .build/release/flud
+
+perf-deps: deps
+	@scripts/apt-ensure.sh $(PERF_PACKAGES)
+
+# flud vs raw ISA-L C (and klauspost/reedsolomon) in one interleaved run.
+perf: release perf-deps
+	perf/run-codec.sh
+
+clean:
+	rm -rf .build Benchmarks/.build perf/out

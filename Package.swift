@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "flud",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "flud", targets: ["flud"]),
+        .library(name: "FludCodec", targets: ["FludCodec"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        // System C libraries: one module each, found through pkg-config.
+        .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+
+        // flud's own C: CPU detection and the SIMD kernels.
+        .target(name: "CFludKernels"),
+
+        .target(
+            name: "FludCodec",
+            dependencies: [
+                "CISAL",
+                "CFludKernels",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "flud",
+            dependencies: [
+                "FludCodec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(
+            name: "FludCodecTests",
+            dependencies: ["FludCodec", "CISAL", "CSodium", "CLMDB"],
+            resources: [.copy("Vectors")]
+        ),
+        .testTarget(
+            name: "FludCLITests",
+            dependencies: ["FludCodec"],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The engine that multiplies a GF(2^8) coefficient matrix by a set of shards:
+/// `output[r] = Σ_c coefficient[r][c] · input[c]`, byte by byte.
+///
+/// Encoding and decoding both reduce to this one operation, so a kernel is all a
+/// new SIMD implementation has to provide.
+public enum CodecKernel: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// Intel ISA-L's `ec_encode_data`, which picks its own SSE/AVX/AVX2/AVX-512 path.
+    case isal
+
+    public var description: String { rawValue }
+
+    /// Whether this kernel can run on this CPU.
+    public var isSupported: Bool {
+        switch self {
+        case .isal: true
+        }
+    }
+
+    /// The kernels this CPU can run, fastest first.
+    public static var supported: [CodecKernel] {
+        allCases.filter(\.isSupported)
+    }
+
+    /// The environment variable that forces a kernel (`FLUD_KERNEL=isal`), so tests
+    /// and benchmarks can run every kernel on one machine.
+    public static let environmentKey = "FLUD_KERNEL"
+
+    /// The kernel flud uses: the one named by `FLUD_KERNEL` if set and supported,
+    /// else the fastest one this CPU supports.
+    public static let `default`: CodecKernel = {
+        if let name = getenvString(environmentKey), let forced = CodecKernel(rawValue: name), forced.isSupported {
+            return forced
+        }
+        return supported[0]
+    }()
+}
+
+private func getenvString(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    return String(cString: value)
+}
+

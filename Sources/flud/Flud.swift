@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct Flud: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flud",
+        abstract: "Decentralized, erasure-coded, encrypted backup.",
+        discussion: """
+            Exit status: 0 on success, 1 when the work failed (unreadable input, \
+            too few intact fragments, a full disk), 64 for invalid arguments.
+            """,
+        subcommands: [EncodeCommand.self, DecodeCommand.self, BenchCommand.self]
+    )
+}

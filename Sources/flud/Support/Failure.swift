@@ -1,0 +1,51 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure reported to the user as one sentence on standard error.
+struct Failure: Error, CustomStringConvertible {
+    enum Kind {
+        /// The arguments make no sense: exit status 64 (EX_USAGE), as for unparsable ones.
+        case usage
+        /// The work could not be done: exit status 1.
+        case runtime
+    }
+
+    let kind: Kind
+    let description: String
+
+    static func usage(_ message: String) -> Failure { Failure(kind: .usage, description: message) }
+}
+
+/// Runs a command's work and turns any error into one line on standard error
+/// and the documented exit status, instead of a stack of details.
+func reportingFailures(_ work: () throws -> Void) throws {
+    do {
+        try work()
+    } catch let error as ExitCode {
+        throw error
+    } catch let failure as Failure {
+        printError("flud: \(failure.description)")
+        throw failure.kind == .usage ? ExitCode.validationFailure : ExitCode.failure
+    } catch {
+        printError("flud: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ line: String) {
+    writeStandardError(line + "\n")
+}
+
+/// Writes unbuffered to standard error (file descriptor 2).
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        if written < 0, errno == EINTR { continue }
+        guard written > 0 else { return }
+        offset += written
+    }
+}

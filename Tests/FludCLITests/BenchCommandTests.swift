@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+
+struct BenchCommandTests {
+    struct Line: Decodable {
+        let op: String
+        let k: Int
+        let m: Int
+        let bytes: Int
+        let kernel: String
+        let `default`: Bool
+        let gbps: Double
+    }
+
+    @Test func jsonPrintsOneObjectPerMeasurement() throws {
+        let run = try Flud.run(["bench", "codec", "--json", "-k", "4", "-m", "2", "--size", "65536"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = try run.stdout.split(separator: "\n").map {
+            try JSONDecoder().decode(Line.self, from: Data($0.utf8))
+        }
+        #expect(Set(lines.map(\.op)) == ["encode", "decode"])
+        #expect(lines.allSatisfy { $0.k == 4 && $0.m == 2 && $0.bytes == 65536 && $0.gbps > 0 })
+        #expect(lines.filter(\.default).count == 2)
+    }
+
+    @Test func tableMarksTheDefaultKernel() throws {
+        let run = try Flud.run(["bench", "codec", "-k", "2", "-m", "1", "--size", "4096"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("2+1"))
+        #expect(run.stdout.contains("*"))
+    }
+
+    @Test func badOptionsAreRefused() throws {
+        #expect(try Flud.run(["bench", "codec", "-k", "4"]).status == 64)
+        #expect(try Flud.run(["bench", "codec", "--kernel", "quantum"]).status == 64)
+        #expect(try Flud.run(["bench", "codec", "--size", "0"]).status == 64)
+    }
+}

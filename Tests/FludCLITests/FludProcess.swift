@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+/// Runs the built `flud` binary as a user would and captures what it prints.
+struct FludRun {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+enum Flud {
+    /// The `flud` executable next to the test bundle (`swift build` puts both in
+    /// the same products directory), or `$FLUD_BINARY`.
+    static let executable: URL = {
+        if let path = ProcessInfo.processInfo.environment["FLUD_BINARY"] { return URL(fileURLWithPath: path) }
+        var directory = Bundle.module.bundleURL.deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("flud").path),
+              directory.path != "/" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("flud")
+    }()
+
+    @discardableResult
+    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> FludRun {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting so a chatty child cannot block on a full pipe.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return FludRun(status: process.terminationStatus,
+                       stdout: String(decoding: outData, as: UTF8.self),
+                       stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// A scratch directory removed when the test ends.
+final class Scratch {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "flud-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    func write(_ name: String, bytes count: Int, seed: UInt64) throws -> Data {
+        var state = seed | 1
+        let data = Data((0..<count).map { _ in
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return UInt8(truncatingIfNeeded: state)
+        })
+        try data.write(to: URL(fileURLWithPath: file(name)))
+        return data
+    }
+
+    func read(_ name: String) throws -> Data {
+        try Data(contentsOf: URL(fileURLWithPath: file(name)))
+    }
+
+    func exists(_ name: String) -> Bool {
+        FileManager.default.fileExists(atPath: file(name))
+    }
+
+    /// Everything in the directory, hidden files included.
+    func listing(_ subdirectory: String = "") throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: file(subdirectory)).sorted()
+    }
+
+    func fragments(of name: String, in subdirectory: String) throws -> [String] {
+        try listing(subdirectory).filter { $0.hasPrefix(name + ".") && $0.hasSuffix(".flud") }
+            .map { file(subdirectory + "/" + $0) }
+    }
+
+    /// Flips one byte of a file in place.
+    func corrupt(_ path: String, at offset: Int) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        let byte = try #require(try handle.read(upToCount: 1)).first!
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: [byte ^ 0xFF])
+    }
+}

@@ -1,0 +1,52 @@
+import Testing
+@testable import FludCodec
+
+struct HashingTests {
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8]()) == 0)
+    }
+
+    @Test func crc32cContinuesAcrossPieces() {
+        var random = SplitMix64(seed: 1)
+        let bytes = random.bytes(10_000)
+        let whole = CRC32C.checksum(bytes)
+        for split in [0, 1, 4999, 10_000] {
+            let first = CRC32C.checksum(bytes[..<split])
+            let both = bytes[split...].withUnsafeBytes { CRC32C.checksum($0, continuing: first) }
+            #expect(both == whole)
+        }
+    }
+
+    struct SHAVectors: Decodable {
+        struct Case: Decodable {
+            let message_hex: String
+            let sha256: String
+        }
+        let cases: [Case]
+    }
+
+    @Test func contentHashIsSHA256() throws {
+        for vector in try loadVectors("sha256", as: SHAVectors.self).cases {
+            let hash = ContentHash(of: [UInt8](hex: vector.message_hex))
+            #expect(hash.hex == vector.sha256)
+            #expect(ContentHash(hex: vector.sha256) == hash)
+        }
+    }
+
+    @Test func incrementalHashingEqualsOneShot() {
+        var random = SplitMix64(seed: 2)
+        let bytes = random.bytes(100_000)
+        var hasher = ContentHasher()
+        for piece in stride(from: 0, to: bytes.count, by: 7777) {
+            bytes[piece..<min(piece + 7777, bytes.count)].withUnsafeBytes { hasher.update($0) }
+        }
+        #expect(hasher.finalize() == ContentHash(of: bytes))
+    }
+
+    @Test func malformedHexIsRejected() {
+        #expect(ContentHash(hex: "abc") == nil)
+        #expect(ContentHash(hex: String(repeating: "zz", count: 32)) == nil)
+        #expect(ContentHash(bytes: [UInt8](repeating: 0, count: 31)) == nil)
+    }
+}
