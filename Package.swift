@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "flud", targets: ["flud"]),
         .library(name: "FludCodec", targets: ["FludCodec"]),
+        .library(name: "FludStore", targets: ["FludStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -29,10 +30,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "FludStore",
+            dependencies: ["FludCodec", "CLMDB"]
+        ),
         .executableTarget(
             name: "flud",
             dependencies: [
                 "FludCodec",
+                "FludStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -41,6 +47,16 @@ let package = Package(
             name: "FludCodecTests",
             dependencies: ["FludCodec", "CISAL", "CSodium", "CLMDB"],
             resources: [.copy("Vectors")]
+        ),
+        .testTarget(
+            name: "FludStoreTests",
+            dependencies: ["FludStore", "FludCodec"]
+        ),
+        // The process FludStoreTests SIGKILLs mid-write.
+        .executableTarget(
+            name: "flud-store-crash-child",
+            dependencies: ["FludStore", "FludCodec"],
+            path: "Tests/FludStoreCrashChild"
         ),
         .testTarget(
             name: "FludCLITests",

@@ -9,6 +9,6 @@ struct Flud: ParsableCommand {
             Exit status: 0 on success, 1 when the work failed (unreadable input, \
             too few intact fragments, a full disk), 64 for invalid arguments.
             """,
-        subcommands: [EncodeCommand.self, DecodeCommand.self, BenchCommand.self]
+        subcommands: [EncodeCommand.self, DecodeCommand.self, StoreCommand.self, BenchCommand.self]
     )
 }

@@ -50,3 +50,11 @@ struct HashingTests {
         #expect(ContentHash(bytes: [UInt8](repeating: 0, count: 31)) == nil)
     }
 }
+
+extension HashingTests {
+    @Test func rawBytesViewMatchesTheDigestOrder() {
+        let hash = ContentHash(of: Array("abc".utf8))
+        #expect(hash.withUnsafeBytes { Array($0) } == hash.bytes)
+        #expect(hash.bytes.prefix(4) == [0xBA, 0x78, 0x16, 0xBF])
+    }
+}

@@ -11,4 +11,17 @@ bool cfludkernels_cpu_has_avx2(void);
 /// Whether the CPU supports AVX-512 (F, BW, VL) together with GFNI.
 bool cfludkernels_cpu_has_avx512_gfni(void);
 
+/// out[r] = Σ_c coef[r][c]·in[c] over GF(2^8) (polynomial 0x11D), using ISA-L's table
+/// layout (ec_init_tables: 32 bytes per coefficient, coefficient (r, c) at 32 * (r * k + c)).
+/// Any len ≥ 0, any alignment, 1 ≤ k ≤ 255, 1 ≤ rows ≤ 255; outputs are overwritten (not
+/// accumulated) and must not overlap the inputs or each other. No allocation, thread-safe.
+/// Requires AVX2 (caller checks cfludkernels_cpu_has_avx2()); on non-x86 it runs the scalar path.
+void cfludkernels_avx2_gf_matmul(size_t len, int k, int rows, const uint8_t *tables,
+                                 const uint8_t *const *inputs, uint8_t *const *outputs);
+
+/// Same operation and contract as cfludkernels_avx2_gf_matmul, in portable scalar C (slow;
+/// a reference and a fallback for CPUs without AVX2).
+void cfludkernels_scalar_gf_matmul(size_t len, int k, int rows, const uint8_t *tables,
+                                   const uint8_t *const *inputs, uint8_t *const *outputs);
+
 #endif

@@ -58,6 +58,12 @@ public struct ContentHash: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Runs `body` on the 32 bytes without allocating (for lookups on hot paths).
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        let bigEndianWords = (words.0.bigEndian, words.1.bigEndian, words.2.bigEndian, words.3.bigEndian)
+        return try Swift.withUnsafeBytes(of: bigEndianWords, body)
+    }
+
     /// Lower-case hexadecimal.
     public var hex: String {
         bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()

@@ -82,11 +82,8 @@ func fillPseudoRandom(_ buffer: UnsafeMutableRawBufferPointer, seed: UInt64) {
         state ^= state << 25
         state ^= state >> 27
         let word = state &* 0x2545_F491_4F6C_DD1D
-        withUnsafeBytes(of: word) { bytes in
-            for byte in bytes.prefix(buffer.count - offset) {
-                buffer[offset] = byte
-                offset += 1
-            }
-        }
+        let count = min(8, buffer.count - offset)
+        withUnsafeBytes(of: word) { buffer.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: count) }
+        offset += count
     }
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
 import FludCodec
+import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure flud's throughput on this machine.",
-        subcommands: [CodecBenchCommand.self]
+        subcommands: [CodecBenchCommand.self, StoreBenchCommand.self]
     )
 }
 
@@ -134,5 +135,71 @@ extension String {
         let hundredths = Int((value * 100).rounded())
         let fraction = String(hundredths % 100)
         self = "\(hundredths / 100)." + (fraction.count == 1 ? "0" + fraction : fraction)
+    }
+}
+
+struct StoreBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Block store put and get throughput: 4 KiB, 64 KiB and 1 MiB fragments.",
+        discussion: """
+            Each configuration (size × batched or single × durable or not) runs \
+            against a fresh store in a temporary folder under --dir. Puts include \
+            SHA-256 and CRC-32C of every fragment and the commit; gets verify the \
+            CRC-32C. Batched puts come from 32 threads and share commits; batched \
+            gets read 256 fragments per transaction. Use a tmpfs folder (e.g. \
+            /dev/shm) to measure the store rather than the disk.
+            """
+    )
+
+    @Option(help: ArgumentHelp("Where to create the benchmark stores (removed afterwards).", valueName: "dir"))
+    var dir: String = FileManager.default.temporaryDirectory.path
+
+    @Flag(help: "Print one JSON object per line instead of a table.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Measure only this fragment size.", valueName: "bytes"))
+    var size: Int?
+
+    @Option(help: ArgumentHelp("Longest time spent on each put or get run.", valueName: "seconds"))
+    var seconds: Double = 2
+
+    func run() throws {
+        try reportingFailures {
+            if let size, !(1...(64 << 20)).contains(size) {
+                throw Failure.usage("--size must be between 1 byte and 64 MiB (got \(size))")
+            }
+            guard seconds > 0, seconds <= 600 else { throw Failure.usage("--seconds must be between 0 and 600") }
+            guard FileSystemCheck.isDirectory(dir) else { throw Failure(kind: .runtime, description: "\(dir) is not a directory") }
+            if !json { print("op   size      batched  durable   ops/s        MB/s") }
+            for valueBytes in size.map({ [$0] }) ?? [4 << 10, 64 << 10, 1 << 20] {
+                for batched in [false, true] {
+                    for durable in [true, false] {
+                        let folder = "\(dir)/flud-bench-store-\(getpid())-\(valueBytes)-\(batched)-\(durable)"
+                        defer { try? FileManager.default.removeItem(atPath: folder) }
+                        let benchmark = StoreBenchmark(directory: folder, valueBytes: valueBytes, batched: batched,
+                                                       durable: durable, seconds: seconds)
+                        for result in try benchmark.run() { printStoreResult(result) }
+                    }
+                }
+            }
+        }
+    }
+
+    private func printStoreResult(_ result: StoreBenchmark.Result) {
+        if json {
+            print(JSONLine()
+                .field("op", result.operation)
+                .field("value_bytes", result.valueBytes)
+                .field("batched", result.batched)
+                .field("durable", result.durable)
+                .field("ops_per_s", result.operationsPerSecond.rounded())
+                .field("mb_per_s", (result.megabytesPerSecond * 10).rounded() / 10)
+                .text)
+        } else {
+            print(result.operation.padded(5) + formatBytes(result.valueBytes).padded(10)
+                  + String(result.batched).padded(9) + String(result.durable).padded(10)
+                  + String(Int(result.operationsPerSecond)).padded(13) + String(format2: result.megabytesPerSecond))
+        }
     }
 }

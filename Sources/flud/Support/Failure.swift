@@ -49,3 +49,10 @@ func writeStandardError(_ text: String) {
         offset += written
     }
 }
+
+enum FileSystemCheck {
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+}

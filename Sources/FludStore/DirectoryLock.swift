@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An exclusive lock on a store directory (flock on `flud-store.lock`), so a
+/// second process gets a clear error instead of a second writer. The lock file
+/// holds the owner's pid for that message; the lock goes when the process does.
+final class DirectoryLock: Sendable {
+    private let descriptor: Int32
+
+    init(directory: String) throws(StoreError) {
+        let path = directory + "/flud-store.lock"
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw .cannotOpen(directory: directory, reason: String(cString: strerror(errno)))
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let count = pread(descriptor, &buffer, buffer.count, 0)
+            close(descriptor)
+            let pid = count > 0 ? Int32(String(decoding: buffer[..<count], as: UTF8.self).trimmingSpaces) : nil
+            throw .inUse(directory: directory, byProcess: pid)
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pwrite(descriptor, pid, pid.count, 0)
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(descriptor)
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        String(self.filter { !$0.isWhitespace })
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+/// The store's single writer: operations from any number of threads and tasks
+/// queue up, and the writer applies everything queued in one LMDB write
+/// transaction (group commit), so one fsync serves the whole group. An
+/// operation completes only after the transaction holding it has committed.
+///
+/// An operation throws a logical error (quota, not found) before it writes
+/// anything; it fails alone and the rest of the group commits. An LMDB error
+/// aborts the group: a full map is grown and the group retried; past capacity,
+/// each operation is retried alone so that those that still fit land.
+final class GroupCommitWriter: @unchecked Sendable {
+    struct Operation {
+        /// Applies the operation inside the group's transaction.
+        let apply: (LMDBTransaction) throws -> Void
+        /// Reports the outcome once the transaction committed or failed.
+        let finish: (Error?) -> Void
+        /// Bytes the operation adds to the map, to size a growth.
+        let bytes: Int
+    }
+
+    private let environment: LMDBEnvironment
+    private let capacity: Int
+    private let condition = NSCondition()
+    private var queue: [Operation] = []
+    private var stopping = false
+    private let stopped = DispatchSemaphore(value: 0)
+    /// Largest group: bounds the memory a group holds and the latency of its members.
+    private let maximumGroupBytes = 256 << 20
+
+    init(environment: LMDBEnvironment, capacity: Int) {
+        self.environment = environment
+        self.capacity = capacity
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "flud-store-writer"
+        thread.start()
+    }
+
+    /// Queues `body` and returns its result once its transaction has committed.
+    func perform<Result: Sendable>(bytes: Int = 0, _ body: @escaping (LMDBTransaction) throws -> Result) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            let box = ResultBox<Result>()
+            let operation = Operation(
+                apply: { box.value = try body($0) },
+                finish: { error in
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: box.value!) }
+                },
+                bytes: bytes)
+            enqueue(operation)
+        }
+    }
+
+    /// The blocking form of ``perform(bytes:_:)`` for callers outside Swift concurrency.
+    func performAndWait<Result>(bytes: Int = 0, _ body: @escaping (LMDBTransaction) throws -> Result) throws -> Result {
+        let box = ResultBox<Result>()
+        let done = DispatchSemaphore(value: 0)
+        var failure: Error?
+        enqueue(Operation(apply: { box.value = try body($0) }, finish: { failure = $0; done.signal() }, bytes: bytes))
+        done.wait()
+        if let failure { throw failure }
+        return box.value!
+    }
+
+    /// Finishes what is queued, then stops the writer thread.
+    func stop() {
+        condition.lock()
+        let alreadyStopping = stopping
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        if !alreadyStopping { stopped.wait() }
+    }
+
+    private func enqueue(_ operation: Operation) {
+        condition.lock()
+        guard !stopping else {
+            condition.unlock()
+            operation.finish(StoreError.closed)
+            return
+        }
+        queue.append(operation)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while let group = nextGroup() {
+            commit(group)
+        }
+        stopped.signal()
+    }
+
+    /// Waits for work; nil once stopping and drained.
+    private func nextGroup() -> [Operation]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty && !stopping { condition.wait() }
+        guard !queue.isEmpty else { return nil }
+        var groupBytes = 0
+        var count = 0
+        while count < queue.count, count == 0 || groupBytes + queue[count].bytes <= maximumGroupBytes {
+            groupBytes += queue[count].bytes
+            count += 1
+        }
+        let group = Array(queue.prefix(count))
+        queue.removeFirst(count)
+        return group
+    }
+
+    private func commit(_ group: [Operation]) {
+        var failures = [Error?](repeating: nil, count: group.count)
+        do {
+            try environment.write { transaction in
+                for (index, operation) in group.enumerated() {
+                    do {
+                        try operation.apply(transaction)
+                    } catch let error as LMDBError {
+                        throw error
+                    } catch {
+                        failures[index] = error
+                    }
+                }
+            }
+        } catch let error as LMDBError where error.code == LMDBError.mapFull {
+            if growMap(toFit: group.reduce(0) { $0 + $1.bytes }) {
+                return commit(group)
+            }
+            if group.count > 1 {
+                // At capacity: let whatever still fits land, one at a time.
+                return group.forEach { commit([$0]) }
+            }
+            failures[0] = StoreError.full(capacity: capacity)
+        } catch {
+            let failure = storeError(error, capacity: capacity)
+            failures = failures.map { _ in failure }
+        }
+        for (operation, failure) in zip(group, failures) { operation.finish(failure) }
+    }
+
+    /// Doubles the map (at least enough for `bytes` more) up to the capacity;
+    /// false when already there.
+    private func growMap(toFit bytes: Int) -> Bool {
+        let current = environment.mapSize
+        guard current < capacity else { return false }
+        let wanted = max(current * 2, current + 2 * bytes + (1 << 20))
+        do {
+            try environment.resize(to: min(capacity, wanted))
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// Carries an operation's result from the writer thread to its caller.
+private final class ResultBox<Value>: @unchecked Sendable {
+    var value: Value?
+}
+
+/// Maps LMDB and OS errors to what the store tells its users.
+func storeError(_ error: Error, capacity: Int) -> StoreError {
+    switch error {
+    case let error as StoreError:
+        return error
+    case let error as LMDBError where error.code == LMDBError.mapFull || error.code == ENOSPC || error.code == EDQUOT:
+        return .full(capacity: capacity)
+    case let error as LMDBError:
+        return .storage(error.description)
+    default:
+        return .storage("\(error)")
+    }
+}

@@ -1,0 +1,186 @@
+internal import CLMDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One LMDB environment (a directory with `data.mdb` and `lock.mdb`) and its
+/// named databases.
+///
+/// Thread rules: transactions run inside `read`/`write` closures and never leave
+/// the thread that opened them (no `await` inside). Any number of readers run at
+/// once; writes are serialised by the caller (FludStore has a single writer).
+/// Growing the map waits until no transaction of this process is open.
+final class LMDBEnvironment: @unchecked Sendable {
+    let path: String
+    private let environment: OpaquePointer
+    private var databases: [String: MDB_dbi] = [:]
+    /// Readers hold it shared, a map resize exclusively (mdb_env_set_mapsize
+    /// requires that no transaction of this process is active).
+    private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t> = .allocate(capacity: 1)
+    private(set) var mapSize: Int
+
+    struct Options {
+        var mapSize: Int
+        var maxDatabases: UInt32 = 16
+        var durable: Bool = true
+    }
+
+    init(path: String, options: Options, databaseNames: [String]) throws {
+        self.path = path
+        var environment: OpaquePointer?
+        try lmdb("mdb_env_create") { mdb_env_create(&environment) }
+        self.environment = environment!
+        mapSize = options.mapSize
+        pthread_rwlock_init(resizeLock, nil)
+        // Every stored property is set, so if anything below throws, deinit
+        // runs and closes the environment.
+        try lmdb("mdb_env_set_mapsize") { mdb_env_set_mapsize(environment, options.mapSize) }
+        try lmdb("mdb_env_set_maxdbs") { mdb_env_set_maxdbs(environment, options.maxDatabases) }
+        try lmdb("mdb_env_set_maxreaders") { mdb_env_set_maxreaders(environment, 1024) }
+        // NOTLS: read transactions belong to our closures, not to threads, so
+        // Swift's cooperative pool cannot exhaust reader slots. NOSYNC is the
+        // documented opt-out of durability.
+        var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
+        if !options.durable { flags |= UInt32(MDB_NOSYNC) }
+        try lmdb("mdb_env_open") { mdb_env_open(environment, path, flags, 0o644) }
+        try write { transaction in
+            for name in databaseNames {
+                var handle: MDB_dbi = 0
+                try lmdb("mdb_dbi_open(\(name))") { mdb_dbi_open(transaction.handle, name, UInt32(MDB_CREATE), &handle) }
+                databases[name] = handle
+            }
+        }
+    }
+
+    deinit {
+        mdb_env_close(environment)
+        pthread_rwlock_destroy(resizeLock)
+        resizeLock.deallocate()
+    }
+
+    func database(_ name: String) -> LMDBDatabase {
+        guard let handle = databases[name] else { preconditionFailure("database \(name) was not opened") }
+        return LMDBDatabase(handle: handle)
+    }
+
+    /// Runs `body` in a read-only transaction, aborted when it returns.
+    func read<Result, Failure: Error>(_ body: (LMDBTransaction) throws(Failure) -> Result) throws -> Result {
+        pthread_rwlock_rdlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
+        var transaction: OpaquePointer?
+        try lmdb("mdb_txn_begin(read)") { mdb_txn_begin(environment, nil, UInt32(MDB_RDONLY), &transaction) }
+        defer { mdb_txn_abort(transaction) }
+        return try body(LMDBTransaction(handle: transaction!))
+    }
+
+    /// Runs `body` in a write transaction, committed if it returns and aborted if it throws.
+    /// A commit of a durable environment returns once the data is on stable storage.
+    func write<Result, Failure: Error>(_ body: (LMDBTransaction) throws(Failure) -> Result) throws -> Result {
+        pthread_rwlock_rdlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
+        var transaction: OpaquePointer?
+        try lmdb("mdb_txn_begin(write)") { mdb_txn_begin(environment, nil, 0, &transaction) }
+        let result: Result
+        do {
+            result = try body(LMDBTransaction(handle: transaction!))
+        } catch {
+            mdb_txn_abort(transaction)
+            throw error
+        }
+        try lmdb("mdb_txn_commit") { mdb_txn_commit(transaction) }
+        return result
+    }
+
+    /// Grows the map to `newSize` bytes. Waits for open transactions to finish.
+    func resize(to newSize: Int) throws(LMDBError) {
+        pthread_rwlock_wrlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
+        try lmdb("mdb_env_set_mapsize") { mdb_env_set_mapsize(environment, newSize) }
+        mapSize = newSize
+    }
+
+    /// Bytes of the map in use (last page number × page size).
+    func usedBytes() throws(LMDBError) -> Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        try lmdb("mdb_env_info") { mdb_env_info(environment, &info) }
+        try lmdb("mdb_env_stat") { mdb_env_stat(environment, &stat) }
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+
+    /// Flushes to disk (for environments opened without durability).
+    func sync() throws(LMDBError) {
+        try lmdb("mdb_env_sync") { mdb_env_sync(environment, 1) }
+    }
+}
+
+/// A named database inside an environment.
+struct LMDBDatabase: Sendable {
+    let handle: MDB_dbi
+}
+
+/// A transaction, valid only inside the `read`/`write` closure that received it.
+struct LMDBTransaction {
+    let handle: OpaquePointer
+
+    /// The value stored under `key`, valid until the transaction ends; nil if absent.
+    func get(_ key: UnsafeRawBufferPointer, in database: LMDBDatabase) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var value = MDB_val()
+        let code = mdb_get(handle, database.handle, &keyValue, &value)
+        if code == MDB_NOTFOUND { return nil }
+        guard code == 0 else { throw LMDBError(code: code, function: "mdb_get") }
+        return UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size)
+    }
+
+    /// Reserves `size` bytes for `key` and returns them for the caller to fill
+    /// (MDB_RESERVE: the value is written once, in place).
+    func reserve(_ key: UnsafeRawBufferPointer, size: Int, in database: LMDBDatabase) throws(LMDBError) -> UnsafeMutableRawBufferPointer {
+        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var value = MDB_val(mv_size: size, mv_data: nil)
+        try lmdb("mdb_put(reserve)") { mdb_put(handle, database.handle, &keyValue, &value, UInt32(MDB_RESERVE)) }
+        return UnsafeMutableRawBufferPointer(start: value.mv_data, count: size)
+    }
+
+    func put(_ key: UnsafeRawBufferPointer, _ bytes: UnsafeRawBufferPointer, in database: LMDBDatabase) throws(LMDBError) {
+        try reserve(key, size: bytes.count, in: database).copyMemory(from: bytes)
+    }
+
+    /// Deletes `key`; returns whether it was there.
+    @discardableResult
+    func delete(_ key: UnsafeRawBufferPointer, in database: LMDBDatabase) throws(LMDBError) -> Bool {
+        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        let code = mdb_del(handle, database.handle, &keyValue, nil)
+        if code == MDB_NOTFOUND { return false }
+        guard code == 0 else { throw LMDBError(code: code, function: "mdb_del") }
+        return true
+    }
+
+    /// Visits entries in key order, starting at the first key ≥ `start` (or the
+    /// first key), until `body` returns false.
+    func forEach(in database: LMDBDatabase, from start: UnsafeRawBufferPointer? = nil,
+                 _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool) throws {
+        var cursor: OpaquePointer?
+        try lmdb("mdb_cursor_open") { mdb_cursor_open(handle, database.handle, &cursor) }
+        defer { mdb_cursor_close(cursor) }
+        var key = MDB_val(mv_size: start?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: start?.baseAddress))
+        var value = MDB_val()
+        var operation = start == nil ? MDB_FIRST : MDB_SET_RANGE
+        while true {
+            let code = mdb_cursor_get(cursor, &key, &value, operation)
+            if code == MDB_NOTFOUND { return }
+            guard code == 0 else { throw LMDBError(code: code, function: "mdb_cursor_get") }
+            let more = try body(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size),
+                                UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+            guard more else { return }
+            operation = MDB_NEXT
+        }
+    }
+
+    /// Number of entries in `database`.
+    func count(in database: LMDBDatabase) throws(LMDBError) -> Int {
+        var stat = MDB_stat()
+        try lmdb("mdb_stat") { mdb_stat(handle, database.handle, &stat) }
+        return stat.ms_entries
+    }
+}

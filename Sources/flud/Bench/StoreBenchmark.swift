@@ -1,0 +1,115 @@
+import FludCodec
+import FludStore
+import Foundation
+import Synchronization
+
+/// Measures puts and gets of one fragment size against a fresh store.
+///
+/// Puts include everything a node pays: SHA-256 of the bytes against the key,
+/// CRC-32C, claim and owner records, and the commit (fsync when durable).
+/// Batched puts come from 32 threads at once, so the writer groups them into
+/// shared transactions; single puts wait for each commit before the next.
+/// Batched gets read 256 fragments per read transaction; single gets open one
+/// per fragment. Every get verifies the CRC-32C and reads every byte.
+struct StoreBenchmark {
+    struct Result {
+        let operation: String
+        let valueBytes: Int
+        let batched: Bool
+        let durable: Bool
+        let operationsPerSecond: Double
+        var megabytesPerSecond: Double { operationsPerSecond * Double(valueBytes) / 1e6 }
+    }
+
+    let directory: String
+    let valueBytes: Int
+    let batched: Bool
+    let durable: Bool
+    /// Upper bound on the time spent on each of put and get.
+    let seconds: Double
+
+    func run() throws -> [Result] {
+        var options = BlockStore.Options()
+        options.durable = durable
+        options.initialMapSize = 1 << 30
+        let store = try BlockStore(directory: directory, options: options)
+        defer { store.close() }
+        let count = max(16, min(16_384, (64 << 20) / valueBytes))
+        let fragments = (0..<count).map { index in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: valueBytes, alignment: 64)
+            defer { buffer.deallocate() }
+            fillPseudoRandom(buffer, seed: UInt64(index + 1) &* 0x1000_0001 ^ UInt64(valueBytes))
+            return Array(buffer)
+        }
+        let keys = fragments.map { ContentHash(of: $0) }
+        let owner = OwnerID(bytes: [UInt8](repeating: 0x42, count: 32))!
+
+        let putStart = monotonicSeconds()
+        let stored = batched
+            ? try putConcurrently(fragments, keys: keys, owner: owner, into: store)
+            : try putOneByOne(fragments, keys: keys, owner: owner, into: store)
+        let putRate = Double(stored.count) / (monotonicSeconds() - putStart)
+
+        let storedKeys = stored.map { keys[$0] }
+        var checksum: UInt8 = 0
+        var reads = 0
+        let getStart = monotonicSeconds()
+        repeat {
+            if batched {
+                for start in stride(from: 0, to: storedKeys.count, by: 256) {
+                    try store.withFragments(Array(storedKeys[start..<min(start + 256, storedKeys.count)])) { _, bytes in
+                        checksum &+= bytes[bytes.count - 1]
+                    }
+                }
+            } else {
+                for key in storedKeys { checksum &+= try store.withFragment(key) { $0[$0.count - 1] } }
+            }
+            reads += storedKeys.count
+        } while monotonicSeconds() - getStart < min(seconds, 0.5)
+        let getRate = Double(reads) / (monotonicSeconds() - getStart)
+        precondition(checksum != 0 || reads > 0)
+
+        return [
+            Result(operation: "put", valueBytes: valueBytes, batched: batched, durable: durable, operationsPerSecond: putRate),
+            Result(operation: "get", valueBytes: valueBytes, batched: batched, durable: durable, operationsPerSecond: getRate),
+        ]
+    }
+
+    /// Returns the indices stored before the time ran out.
+    private func putOneByOne(_ fragments: [[UInt8]], keys: [ContentHash], owner: OwnerID, into store: BlockStore) throws -> [Int] {
+        let start = monotonicSeconds()
+        for (index, bytes) in fragments.enumerated() {
+            _ = try store.putAndWait(bytes, key: keys[index], owner: owner, leaseExpiry: .max)
+            if monotonicSeconds() - start > seconds { return Array(0...index) }
+        }
+        return Array(fragments.indices)
+    }
+
+    /// 32 threads each put their share; returns the indices stored before the time ran out.
+    private func putConcurrently(_ fragments: [[UInt8]], keys: [ContentHash], owner: OwnerID, into store: BlockStore) throws -> [Int] {
+        let threads = 32
+        let start = monotonicSeconds()
+        let group = DispatchGroup()
+        let outcome = Mutex<(stored: [Int], failure: Error?)>(([], nil))
+        for thread in 0..<threads {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                for index in stride(from: thread, to: fragments.count, by: threads) {
+                    if monotonicSeconds() - start > seconds { return }
+                    do {
+                        _ = try store.putAndWait(fragments[index], key: keys[index], owner: owner, leaseExpiry: .max)
+                        outcome.withLock { $0.stored.append(index) }
+                    } catch {
+                        outcome.withLock { $0.failure = error }
+                        return
+                    }
+                }
+            }.start()
+        }
+        group.wait()
+        let (stored, failure) = outcome.withLock { $0 }
+        if let failure { throw failure }
+        return stored
+    }
+}

@@ -1,0 +1,224 @@
+import FludCodec
+import Foundation
+import Testing
+@testable import FludStore
+
+func makeOwner(_ byte: UInt8) -> OwnerID { OwnerID(bytes: [UInt8](repeating: byte, count: 32))! }
+
+func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<count).map { _ in
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return UInt8(truncatingIfNeeded: state)
+    }
+}
+
+/// A store in a fresh directory, removed afterwards.
+final class ScratchStore {
+    let directory: String
+    var store: BlockStore!
+
+    init(options: BlockStore.Options = .init()) throws {
+        directory = NSTemporaryDirectory() + "flud-store-" + UUID().uuidString
+        store = try BlockStore(directory: directory, options: options)
+    }
+
+    func reopen(options: BlockStore.Options = .init()) throws {
+        store.close()
+        store = nil
+        store = try BlockStore(directory: directory, options: options)
+    }
+
+    deinit {
+        store?.close()
+        store = nil
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+struct BlockStoreTests {
+    let alice = makeOwner(1)
+    let bob = makeOwner(2)
+
+    @Test func storesAndReadsBackByContentHash() async throws {
+        let scratch = try ScratchStore()
+        let bytes = randomBytes(70_000, seed: 1)
+        let key = ContentHash(of: bytes)
+        #expect(try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 100) == .stored)
+        #expect(try scratch.store.fragment(key) == bytes)
+        let zeroCopyCount = try scratch.store.withFragment(key) { $0.count }
+        #expect(zeroCopyCount == 70_000)
+        #expect(try scratch.store.contains(key))
+        try scratch.reopen()
+        #expect(try scratch.store.fragment(key) == bytes)
+    }
+
+    @Test func refusesBytesThatDoNotHashToTheKey() async throws {
+        let scratch = try ScratchStore()
+        let bytes = randomBytes(100, seed: 2)
+        let wrongKey = ContentHash(of: randomBytes(100, seed: 3))
+        await #expect(throws: StoreError.hashMismatch(key: wrongKey.hex, actual: ContentHash(of: bytes).hex)) {
+            try await scratch.store.put(bytes, key: wrongKey, owner: alice, leaseExpiry: 100)
+        }
+        #expect(try !scratch.store.contains(wrongKey))
+    }
+
+    @Test func refusesEmptyAndOversizedFragments() async throws {
+        var options = BlockStore.Options()
+        options.maximumFragmentSize = 1000
+        let scratch = try ScratchStore(options: options)
+        await #expect(throws: StoreError.emptyFragment) {
+            try await scratch.store.put([], key: ContentHash(of: []), owner: alice, leaseExpiry: 1)
+        }
+        let big = randomBytes(1001, seed: 4)
+        await #expect(throws: StoreError.fragmentTooLarge(size: 1001, limit: 1000)) {
+            try await scratch.store.put(big, key: ContentHash(of: big), owner: alice, leaseExpiry: 1)
+        }
+    }
+
+    @Test func claimsFollowFludSemantics() async throws {
+        let scratch = try ScratchStore()
+        let store = scratch.store!
+        let bytes = randomBytes(5000, seed: 5)
+        let key = ContentHash(of: bytes)
+        #expect(try await store.put(bytes, key: key, owner: alice, leaseExpiry: 100) == .stored)
+        #expect(try await store.put(bytes, key: key, owner: bob, leaseExpiry: 200) == .claimAdded)
+        #expect(try await store.put(bytes, key: key, owner: bob, leaseExpiry: 300) == .leaseRenewed)
+        #expect(try store.claims(on: key).map(\.leaseExpiry).sorted() == [100, 300])
+        #expect(try store.usage(of: alice).bytes == 5000)
+        #expect(try store.usage(of: bob).fragments == 1)
+
+        #expect(try await store.deleteClaim(key: key, owner: alice))
+        #expect(try await !store.deleteClaim(key: key, owner: alice))
+        #expect(try store.contains(key), "bob's claim keeps the bytes")
+        #expect(try store.usage(of: alice).bytes == 0)
+        #expect(try await store.deleteClaim(key: key, owner: bob))
+        #expect(try !store.contains(key), "the bytes go with the last claim")
+        #expect(try store.scrub().isClean)
+    }
+
+    @Test func expiredLeasesAreCollected() async throws {
+        let scratch = try ScratchStore()
+        let store = scratch.store!
+        var keys: [ContentHash] = []
+        for index in 0..<10 {
+            let bytes = randomBytes(100 + index, seed: UInt64(index))
+            keys.append(ContentHash(of: bytes))
+            _ = try await store.put(bytes, key: keys.last!, owner: alice, leaseExpiry: UInt64(index < 6 ? 1000 : 5000))
+        }
+        #expect(try await store.collectExpiredLeases(now: 999) == 0)
+        #expect(try await store.collectExpiredLeases(now: 1000) == 6)
+        #expect(try keys.filter { try store.contains($0) }.count == 4)
+        #expect(try store.usage(of: alice).fragments == 4)
+        #expect(try store.scrub().isClean)
+    }
+
+    @Test func quotaIsEnforced() async throws {
+        let scratch = try ScratchStore()
+        let store = scratch.store!
+        try await store.setQuota(10_000, for: alice)
+        let first = randomBytes(6000, seed: 6), second = randomBytes(6000, seed: 7)
+        _ = try await store.put(first, key: ContentHash(of: first), owner: alice, leaseExpiry: 9)
+        await #expect(throws: StoreError.quotaExceeded(used: 6000, requested: 6000, quota: 10_000)) {
+            try await store.put(second, key: ContentHash(of: second), owner: alice, leaseExpiry: 9)
+        }
+        #expect(try await store.put(second, key: ContentHash(of: second), owner: bob, leaseExpiry: 9) == .stored)
+    }
+
+    @Test func concurrentPutsAreGroupCommittedAndAllLand() async throws {
+        let scratch = try ScratchStore()
+        let store = scratch.store!
+        let fragments = (0..<300).map { randomBytes(1 + $0 * 97, seed: UInt64($0)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for bytes in fragments {
+                group.addTask { _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: makeOwner(3), leaseExpiry: 1) }
+            }
+            try await group.waitForAll()
+        }
+        for bytes in fragments { #expect(try store.fragment(ContentHash(of: bytes)) == bytes) }
+        let statistics = try store.statistics()
+        #expect(statistics.fragments == 300)
+        #expect(statistics.fragmentBytes == fragments.reduce(0) { $0 + $1.count })
+    }
+
+    @Test func theMapGrowsByItselfThenStopsAtCapacity() async throws {
+        var options = BlockStore.Options()
+        options.initialMapSize = 1 << 20
+        options.capacity = 8 << 20
+        let scratch = try ScratchStore(options: options)
+        let store = scratch.store!
+        var stored: [[UInt8]] = []
+        var full = false
+        for index in 0..<40 {
+            let bytes = randomBytes(512 << 10, seed: UInt64(100 + index))
+            do {
+                _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: alice, leaseExpiry: 1)
+                stored.append(bytes)
+            } catch StoreError.full(let capacity) {
+                #expect(capacity == 8 << 20)
+                full = true
+                break
+            }
+        }
+        #expect(full)
+        #expect(stored.count >= 8, "the map grew past its initial 1 MiB")
+        for bytes in stored { #expect(try store.fragment(ContentHash(of: bytes)) == bytes) }
+        #expect(try store.scrub().isClean)
+    }
+
+    @Test func corruptionIsDetectedOnReadAndByScrub() async throws {
+        let scratch = try ScratchStore(options: { var o = BlockStore.Options(); o.durable = true; return o }())
+        let bytes = randomBytes(50_000, seed: 9)
+        let key = ContentHash(of: bytes)
+        _ = try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 1)
+        scratch.store.close()
+        scratch.store = nil
+        // Flip a byte of the payload inside data.mdb.
+        let path = scratch.directory + "/data.mdb"
+        var file = try Data(contentsOf: URL(fileURLWithPath: path))
+        let needle = Data(bytes[1000..<1032])
+        let position = try #require(file.range(of: needle)).lowerBound
+        file[position] ^= 0xFF
+        try file.write(to: URL(fileURLWithPath: path))
+        scratch.store = try BlockStore(directory: scratch.directory)
+        #expect(throws: StoreError.corrupt(key: key.hex)) { try scratch.store.fragment(key) }
+        #expect(try scratch.store.scrub().corruptFragments == [key.hex])
+    }
+
+    @Test func aSecondOpenerIsRefused() throws {
+        let scratch = try ScratchStore()
+        #expect(throws: StoreError.self) { try BlockStore(directory: scratch.directory) }
+        do {
+            _ = try BlockStore(directory: scratch.directory)
+        } catch {
+            #expect("\(error)".contains("in use by another process (pid \(getpid()))"))
+        }
+    }
+
+    @Test func aDataFileThatIsNotLMDBIsRefused() throws {
+        let directory = NSTemporaryDirectory() + "flud-store-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let junk = Data(randomBytes(64 << 10, seed: 11))
+        try junk.write(to: URL(fileURLWithPath: directory + "/data.mdb"))
+        #expect(throws: StoreError.notAStore(path: directory + "/data.mdb")) {
+            try BlockStore(directory: directory)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/data.mdb")) == junk, "the file is left alone")
+    }
+
+    @Test func aDirectoryThatCannotBeCreatedIsReported() throws {
+        let file = NSTemporaryDirectory() + "flud-store-file-" + UUID().uuidString
+        try Data([1]).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(throws: StoreError.self) { try BlockStore(directory: file + "/sub") }
+    }
+
+    @Test func missingFragmentsAreNotFound() throws {
+        let scratch = try ScratchStore()
+        let key = ContentHash(of: [1, 2, 3])
+        #expect(throws: StoreError.notFound(key: key.hex)) { try scratch.store.fragment(key) }
+    }
+}

@@ -1,0 +1,226 @@
+/*
+ * bench: ISA-L ec_encode_data vs cfludkernels_avx2_gf_matmul, single thread.
+ *
+ *   cc -O2 -I Sources/CFludKernels/include perf/kernels/bench.c \
+ *      Sources/CFludKernels/rs_avx2.c Sources/CFludKernels/cpu.c -lisal -o /tmp/kbench
+ *   /tmp/kbench                          # (4,2) (10,4) (20,20) x 1 MiB, 64 MiB
+ *   /tmp/kbench -k 10 -m 4 --size 1048576 --samples 15
+ *
+ * For each code and size: encode (rows = m, parity rows of ISA-L's Cauchy
+ * matrix gf_gen_cauchy1_matrix) and worst-case decode (rows = min(k, m): the
+ * first min(k, m) data shards are lost, the first k surviving shards are the
+ * sources, the lost rows of the inverted k x k submatrix are expanded with
+ * ec_init_tables). Both implementations get the same tables and buffers.
+ *
+ * Methodology: shard length = ceil(bytes / k); one 64-byte-aligned allocation
+ * for all k + m shards, stride = round_up(len, 64) if that is < 4096, else
+ * round_up(len, 4096) + 7 * 64 (flud's StripeBuffer); xorshift64* data. One
+ * warm-up call each, one timed probe call, calls per sample = max(1, 0.02 s /
+ * probe); samples (default 11, 7..15) alternate ISA-L, kernel, ISA-L, kernel...
+ * Each sample is CLOCK_MONOTONIC time of `calls` calls / calls; the figure is
+ * the median sample, GB/s = k * len / seconds / 1e9 (data bytes). The kernel's
+ * outputs are checked against ISA-L's (encode) and the originals (decode).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <isa-l/erasure_code.h>
+
+#include "CFludKernels.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CACHE_LINE 64
+#define PAGE 4096
+#define MAX_SAMPLES 15
+
+static void die(const char *message) {
+    fprintf(stderr, "bench: %s\n", message);
+    exit(1);
+}
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static size_t round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+static size_t shard_stride(size_t len) {
+    size_t lines = round_up(len, CACHE_LINE);
+    if (lines < PAGE) return lines > CACHE_LINE ? lines : CACHE_LINE;
+    return round_up(len, PAGE) + 7 * CACHE_LINE;
+}
+
+static void fill_pseudo_random(uint8_t *buffer, size_t count, uint64_t seed) {
+    uint64_t state = (seed * 0x9E3779B97F4A7C15ULL) | 1;
+    size_t offset = 0;
+    while (offset < count) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        uint64_t word = state * 0x2545F4914F6CDD1DULL;
+        for (int byte = 0; byte < 8 && offset < count; byte++) buffer[offset++] = (uint8_t)(word >> (8 * byte));
+    }
+}
+
+struct call {
+    size_t len;
+    int k, rows;
+    uint8_t *tables;
+    uint8_t **inputs, **outputs;
+};
+
+static void run(int which, const struct call *c) {
+    if (which == 0) ec_encode_data((int)c->len, c->k, c->rows, c->tables, c->inputs, c->outputs);
+    else cfludkernels_avx2_gf_matmul(c->len, c->k, c->rows, c->tables, (const uint8_t *const *)c->inputs,
+                                     (uint8_t *const *)c->outputs);
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median seconds per call of ISA-L (result[0]) and the kernel (result[1]), interleaved. */
+static void measure(const struct call *c, int samples, double result[2]) {
+    long calls[2];
+    for (int w = 0; w < 2; w++) {
+        run(w, c); /* warm-up */
+        double t0 = now_seconds();
+        run(w, c);
+        double once = now_seconds() - t0;
+        if (once < 1e-7) once = 1e-7;
+        calls[w] = (long)(0.02 / once);
+        if (calls[w] < 1) calls[w] = 1;
+    }
+    double per_call[2][MAX_SAMPLES];
+    for (int s = 0; s < samples; s++)
+        for (int w = 0; w < 2; w++) {
+            double t0 = now_seconds();
+            for (long i = 0; i < calls[w]; i++) run(w, c);
+            per_call[w][s] = (now_seconds() - t0) / (double)calls[w];
+        }
+    for (int w = 0; w < 2; w++) {
+        qsort(per_call[w], (size_t)samples, sizeof(double), compare_doubles);
+        result[w] = per_call[w][samples / 2];
+    }
+}
+
+static void print_row(const char *op, int k, int m, int rows, long bytes, size_t len, double gb, const double s[2]) {
+    char size[32];
+    if (bytes % (1L << 20) == 0) snprintf(size, sizeof size, "%ld MiB", bytes >> 20);
+    else snprintf(size, sizeof size, "%ld B", bytes);
+    double isal = gb / s[0], mine = gb / s[1];
+    printf("| %-6s | %2d+%-2d | %4d | %-8s | %8zu | %8.2f | %8.2f | %5.2fx |\n", op, k, m, rows, size, len, isal,
+           mine, mine / isal);
+    fflush(stdout);
+}
+
+static void bench(int k, int m, long bytes, int samples) {
+    int n = k + m;
+    size_t len = ((size_t)bytes + (size_t)k - 1) / (size_t)k;
+    size_t stride = shard_stride(len);
+    uint8_t *memory = NULL;
+    if (posix_memalign((void **)&memory, CACHE_LINE, stride * (size_t)n) != 0) die("out of memory");
+    memset(memory, 0, stride * (size_t)n);
+    uint8_t *shards[256];
+    for (int i = 0; i < n; i++) shards[i] = memory + (size_t)i * stride;
+    for (int i = 0; i < k; i++) fill_pseudo_random(shards[i], len, (uint64_t)(i + 1));
+    double gb = (double)k * (double)len / 1e9;
+
+    uint8_t *matrix = malloc((size_t)n * (size_t)k);
+    uint8_t *encode_tables = NULL;
+    if (!matrix || posix_memalign((void **)&encode_tables, CACHE_LINE, 32 * (size_t)k * (size_t)m + 64) != 0)
+        die("out of memory");
+    gf_gen_cauchy1_matrix(matrix, n, k);
+    ec_init_tables(k, m, &matrix[k * k], encode_tables);
+
+    /* Encode, and check the kernel against ISA-L. */
+    uint8_t *expected = malloc((size_t)m * len + 1);
+    if (!expected) die("out of memory");
+    struct call encode = {len, k, m, encode_tables, shards, shards + k};
+    run(0, &encode);
+    for (int i = 0; i < m; i++) memcpy(expected + (size_t)i * len, shards[k + i], len), memset(shards[k + i], 0, len);
+    run(1, &encode);
+    for (int i = 0; i < m; i++)
+        if (memcmp(expected + (size_t)i * len, shards[k + i], len) != 0) die("kernel encode differs from ISA-L");
+    double s[2];
+    measure(&encode, samples, s);
+    print_row("encode", k, m, m, bytes, len, gb, s);
+
+    /* Worst-case decode: lose the first min(k, m) data shards. */
+    int lost = k < m ? k : m;
+    uint8_t *sources[256], *targets[256];
+    static uint8_t submatrix[256 * 256], inverse[256 * 256];
+    for (int r = 0; r < k; r++) {
+        sources[r] = shards[lost + r];
+        memcpy(&submatrix[r * k], &matrix[(lost + r) * k], (size_t)k);
+    }
+    if (gf_invert_matrix(submatrix, inverse, k) != 0) die("source rows are singular");
+    uint8_t *decode_tables = NULL;
+    if (posix_memalign((void **)&decode_tables, CACHE_LINE, 32 * (size_t)k * (size_t)lost + 64) != 0)
+        die("out of memory");
+    ec_init_tables(k, lost, inverse, decode_tables);
+    for (int i = 0; i < lost; i++) targets[i] = shards[i];
+    uint8_t *original = malloc((size_t)lost * len + 1);
+    if (!original) die("out of memory");
+    for (int i = 0; i < lost; i++) memcpy(original + (size_t)i * len, shards[i], len), memset(shards[i], 0, len);
+    struct call decode = {len, k, lost, decode_tables, sources, targets};
+    run(1, &decode);
+    for (int i = 0; i < lost; i++)
+        if (memcmp(original + (size_t)i * len, shards[i], len) != 0) die("kernel decode is wrong");
+    measure(&decode, samples, s);
+    for (int i = 0; i < lost; i++)
+        if (memcmp(original + (size_t)i * len, shards[i], len) != 0) die("decode is wrong after timing");
+    print_row("decode", k, m, lost, bytes, len, gb, s);
+
+    free(original), free(decode_tables), free(expected), free(encode_tables), free(matrix), free(memory);
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: bench [-k K -m M] [--size BYTES] [--samples 7..15]\n");
+    exit(2);
+}
+
+static long parse_number(const char *text) {
+    char *end = NULL;
+    long value = strtol(text, &end, 10);
+    if (!end || *end != '\0' || end == text) usage();
+    return value;
+}
+
+int main(int argc, char **argv) {
+    int k = 0, m = 0, samples = 11;
+    long size = -1;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc) usage();
+        if (strcmp(argv[i], "-k") == 0) k = (int)parse_number(argv[++i]);
+        else if (strcmp(argv[i], "-m") == 0) m = (int)parse_number(argv[++i]);
+        else if (strcmp(argv[i], "--size") == 0) size = parse_number(argv[++i]);
+        else if (strcmp(argv[i], "--samples") == 0) samples = (int)parse_number(argv[++i]);
+        else usage();
+    }
+    if ((k == 0) != (m == 0)) die("-k and -m go together");
+    if (k != 0 && (k < 1 || m < 1 || k + m > 255)) die("k and m must be at least 1 and k + m at most 255");
+    if (size != -1 && (size < 1 || size > (1L << 30))) die("--size must be between 1 byte and 1 GiB");
+    if (samples < 7 || samples > MAX_SAMPLES) die("--samples must be between 7 and 15");
+    if (!cfludkernels_cpu_has_avx2()) die("this CPU has no AVX2");
+
+    printf("| op     | code  | rows | size     | shard B  | ISA-L GB/s | kernel GB/s | ratio |\n");
+    printf("|--------|-------|------|----------|----------|-------|-------|--------|\n");
+    const int codes[][2] = {{4, 2}, {10, 4}, {20, 20}};
+    const long sizes[] = {1L << 20, 64L << 20};
+    for (int c = 0; c < 3; c++) {
+        int ck = k ? k : codes[c][0], cm = k ? m : codes[c][1];
+        for (int s = 0; s < 2; s++) {
+            bench(ck, cm, size > 0 ? size : sizes[s], samples);
+            if (size > 0) break;
+        }
+        if (k) break;
+    }
+    return 0;
+}
