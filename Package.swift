@@ -60,7 +60,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FludCLITests",
-            dependencies: ["FludCodec"],
+            dependencies: ["FludCodec", "FludStore"],
             resources: [.copy("Fixtures")]
         ),
     ],
