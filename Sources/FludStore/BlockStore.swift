@@ -78,13 +78,16 @@ public final class BlockStore: Sendable {
     }
 
     deinit {
-        writer.stop()
+        close()
     }
 
-    /// Finishes queued writes and refuses new ones. The environment closes when
-    /// the last reference goes.
+    /// Finishes queued writes, waits for running reads, closes the environment
+    /// and gives the directory up for other processes. Later calls fail with
+    /// ``StoreError/closed``. Closing twice is harmless.
     public func close() {
         writer.stop()
+        environment.close()
+        lock.release()
     }
 
     // MARK: Writing

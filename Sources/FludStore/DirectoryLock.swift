@@ -5,8 +5,8 @@ import Glibc
 /// An exclusive lock on a store directory (flock on `flud-store.lock`), so a
 /// second process gets a clear error instead of a second writer. The lock file
 /// holds the owner's pid for that message; the lock goes when the process does.
-final class DirectoryLock: Sendable {
-    private let descriptor: Int32
+final class DirectoryLock: @unchecked Sendable {
+    private var descriptor: Int32
 
     init(directory: String) throws(StoreError) {
         let path = directory + "/flud-store.lock"
@@ -28,7 +28,15 @@ final class DirectoryLock: Sendable {
     }
 
     deinit {
+        release()
+    }
+
+    /// Gives the directory up (closing the file drops the flock). Called once,
+    /// by the store's single close path.
+    func release() {
+        guard descriptor >= 0 else { return }
         close(descriptor)
+        descriptor = -1
     }
 }
 

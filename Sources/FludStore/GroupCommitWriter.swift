@@ -131,7 +131,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             }
             failures[0] = StoreError.full(capacity: capacity)
         } catch {
-            let failure = storeError(error, capacity: capacity)
+            let groupBytes = group.reduce(0) { $0 + $1.bytes }
+            let failure = isDiskFull(error, needing: groupBytes) ? .full(capacity: capacity) : storeError(error, capacity: capacity)
             failures = failures.map { _ in failure }
         }
         for (operation, failure) in zip(group, failures) { operation.finish(failure) }
@@ -152,6 +153,17 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 }
 
+extension GroupCommitWriter {
+    /// LMDB reports a write cut short by a full disk as EIO; tell that apart
+    /// from a failing disk by the space left.
+    private func isDiskFull(_ error: Error, needing bytes: Int) -> Bool {
+        guard let error = error as? LMDBError, [EIO, ENOSPC, EDQUOT].contains(error.code) else { return false }
+        var info = statvfs()
+        guard statvfs(environment.path, &info) == 0 else { return false }
+        return Int(info.f_bavail) * Int(info.f_frsize) < bytes + (4 << 20)
+    }
+}
+
 /// Carries an operation's result from the writer thread to its caller.
 private final class ResultBox<Value>: @unchecked Sendable {
     var value: Value?
@@ -162,6 +174,8 @@ func storeError(_ error: Error, capacity: Int) -> StoreError {
     switch error {
     case let error as StoreError:
         return error
+    case let error as LMDBError where error == LMDBError.closed:
+        return .closed
     case let error as LMDBError where error.code == LMDBError.mapFull || error.code == ENOSPC || error.code == EDQUOT:
         return .full(capacity: capacity)
     case let error as LMDBError:

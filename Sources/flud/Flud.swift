@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Flud: ParsableCommand {
+struct Flud: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flud",
         abstract: "Decentralized, erasure-coded, encrypted backup.",

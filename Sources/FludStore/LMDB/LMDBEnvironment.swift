@@ -18,6 +18,8 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// requires that no transaction of this process is active).
     private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t> = .allocate(capacity: 1)
     private(set) var mapSize: Int
+    /// Set by `close()`, under the exclusive lock; checked under the shared one.
+    private var isClosed = false
 
     struct Options {
         var mapSize: Int
@@ -53,9 +55,19 @@ final class LMDBEnvironment: @unchecked Sendable {
     }
 
     deinit {
-        mdb_env_close(environment)
+        if !isClosed { mdb_env_close(environment) }
         pthread_rwlock_destroy(resizeLock)
         resizeLock.deallocate()
+    }
+
+    /// Closes the environment once running transactions finish; later ones
+    /// fail with `LMDBError.closed`.
+    func close() {
+        pthread_rwlock_wrlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
+        guard !isClosed else { return }
+        isClosed = true
+        mdb_env_close(environment)
     }
 
     func database(_ name: String) -> LMDBDatabase {
@@ -67,6 +79,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     func read<Result, Failure: Error>(_ body: (LMDBTransaction) throws(Failure) -> Result) throws -> Result {
         pthread_rwlock_rdlock(resizeLock)
         defer { pthread_rwlock_unlock(resizeLock) }
+        guard !isClosed else { throw LMDBError.closed }
         var transaction: OpaquePointer?
         try lmdb("mdb_txn_begin(read)") { mdb_txn_begin(environment, nil, UInt32(MDB_RDONLY), &transaction) }
         defer { mdb_txn_abort(transaction) }
@@ -78,6 +91,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     func write<Result, Failure: Error>(_ body: (LMDBTransaction) throws(Failure) -> Result) throws -> Result {
         pthread_rwlock_rdlock(resizeLock)
         defer { pthread_rwlock_unlock(resizeLock) }
+        guard !isClosed else { throw LMDBError.closed }
         var transaction: OpaquePointer?
         try lmdb("mdb_txn_begin(write)") { mdb_txn_begin(environment, nil, 0, &transaction) }
         let result: Result
@@ -95,12 +109,14 @@ final class LMDBEnvironment: @unchecked Sendable {
     func resize(to newSize: Int) throws(LMDBError) {
         pthread_rwlock_wrlock(resizeLock)
         defer { pthread_rwlock_unlock(resizeLock) }
+        guard !isClosed else { throw LMDBError.closed }
         try lmdb("mdb_env_set_mapsize") { mdb_env_set_mapsize(environment, newSize) }
         mapSize = newSize
     }
 
     /// Bytes of the map in use (last page number × page size).
     func usedBytes() throws(LMDBError) -> Int {
+        guard !isClosed else { throw LMDBError.closed }
         var info = MDB_envinfo()
         var stat = MDB_stat()
         try lmdb("mdb_env_info") { mdb_env_info(environment, &info) }
@@ -110,6 +126,7 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     /// Flushes to disk (for environments opened without durability).
     func sync() throws(LMDBError) {
+        guard !isClosed else { throw LMDBError.closed }
         try lmdb("mdb_env_sync") { mdb_env_sync(environment, 1) }
     }
 }

@@ -14,9 +14,11 @@ struct LMDBError: Error, Equatable, CustomStringConvertible {
     static let invalid = MDB_INVALID
     static let versionMismatch = MDB_VERSION_MISMATCH
     static let mapResized = MDB_MAP_RESIZED
+    /// The environment was closed by this process (not an LMDB code).
+    static let closed = LMDBError(code: -1, function: "closed environment")
 
     var description: String {
-        "\(function): \(String(cString: mdb_strerror(code)))"
+        code == -1 ? "the store is closed" : "\(function): \(String(cString: mdb_strerror(code)))"
     }
 }
 

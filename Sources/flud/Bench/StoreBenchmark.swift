@@ -1,14 +1,13 @@
 import FludCodec
 import FludStore
 import Foundation
-import Synchronization
 
 /// Measures puts and gets of one fragment size against a fresh store.
 ///
 /// Puts include everything a node pays: SHA-256 of the bytes against the key,
 /// CRC-32C, claim and owner records, and the commit (fsync when durable).
-/// Batched puts come from 32 threads at once, so the writer groups them into
-/// shared transactions; single puts wait for each commit before the next.
+/// Batched puts keep 64 puts in flight, so the writer groups them into shared
+/// transactions; single puts await each commit before the next.
 /// Batched gets read 256 fragments per read transaction; single gets open one
 /// per fragment. Every get verifies the CRC-32C and reads every byte.
 struct StoreBenchmark {
@@ -28,7 +27,7 @@ struct StoreBenchmark {
     /// Upper bound on the time spent on each of put and get.
     let seconds: Double
 
-    func run() throws -> [Result] {
+    func run() async throws -> [Result] {
         var options = BlockStore.Options()
         options.durable = durable
         options.initialMapSize = 1 << 30
@@ -46,8 +45,8 @@ struct StoreBenchmark {
 
         let putStart = monotonicSeconds()
         let stored = batched
-            ? try putConcurrently(fragments, keys: keys, owner: owner, into: store)
-            : try putOneByOne(fragments, keys: keys, owner: owner, into: store)
+            ? try await putConcurrently(fragments, keys: keys, owner: owner, into: store)
+            : try await putOneByOne(fragments, keys: keys, owner: owner, into: store)
         let putRate = Double(stored.count) / (monotonicSeconds() - putStart)
 
         let storedKeys = stored.map { keys[$0] }
@@ -75,41 +74,38 @@ struct StoreBenchmark {
         ]
     }
 
-    /// Returns the indices stored before the time ran out.
-    private func putOneByOne(_ fragments: [[UInt8]], keys: [ContentHash], owner: OwnerID, into store: BlockStore) throws -> [Int] {
+    /// Awaits each put before the next; returns the indices stored before the time ran out.
+    private func putOneByOne(_ fragments: [[UInt8]], keys: [ContentHash], owner: OwnerID, into store: BlockStore) async throws -> [Int] {
         let start = monotonicSeconds()
         for (index, bytes) in fragments.enumerated() {
-            _ = try store.putAndWait(bytes, key: keys[index], owner: owner, leaseExpiry: .max)
+            _ = try await store.put(bytes, key: keys[index], owner: owner, leaseExpiry: .max)
             if monotonicSeconds() - start > seconds { return Array(0...index) }
         }
         return Array(fragments.indices)
     }
 
-    /// 32 threads each put their share; returns the indices stored before the time ran out.
-    private func putConcurrently(_ fragments: [[UInt8]], keys: [ContentHash], owner: OwnerID, into store: BlockStore) throws -> [Int] {
-        let threads = 32
+    /// Keeps 64 puts in flight, as a node serving many peers does; returns the
+    /// indices stored before the time ran out.
+    private func putConcurrently(_ fragments: [[UInt8]], keys: [ContentHash], owner: OwnerID, into store: BlockStore) async throws -> [Int] {
         let start = monotonicSeconds()
-        let group = DispatchGroup()
-        let outcome = Mutex<(stored: [Int], failure: Error?)>(([], nil))
-        for thread in 0..<threads {
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                for index in stride(from: thread, to: fragments.count, by: threads) {
-                    if monotonicSeconds() - start > seconds { return }
-                    do {
-                        _ = try store.putAndWait(fragments[index], key: keys[index], owner: owner, leaseExpiry: .max)
-                        outcome.withLock { $0.stored.append(index) }
-                    } catch {
-                        outcome.withLock { $0.failure = error }
-                        return
-                    }
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            var stored: [Int] = []
+            var next = 0
+            func submit() {
+                guard next < fragments.count, monotonicSeconds() - start <= seconds else { return }
+                let index = next
+                next += 1
+                group.addTask {
+                    _ = try await store.put(fragments[index], key: keys[index], owner: owner, leaseExpiry: .max)
+                    return index
                 }
-            }.start()
+            }
+            for _ in 0..<64 { submit() }
+            while let index = try await group.next() {
+                stored.append(index)
+                submit()
+            }
+            return stored
         }
-        group.wait()
-        let (stored, failure) = outcome.withLock { $0 }
-        if let failure { throw failure }
-        return stored
     }
 }

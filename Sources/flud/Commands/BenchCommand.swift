@@ -138,7 +138,7 @@ extension String {
     }
 }
 
-struct StoreBenchCommand: ParsableCommand {
+struct StoreBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
         abstract: "Block store put and get throughput: 4 KiB, 64 KiB and 1 MiB fragments.",
@@ -146,7 +146,7 @@ struct StoreBenchCommand: ParsableCommand {
             Each configuration (size × batched or single × durable or not) runs \
             against a fresh store in a temporary folder under --dir. Puts include \
             SHA-256 and CRC-32C of every fragment and the commit; gets verify the \
-            CRC-32C. Batched puts come from 32 threads and share commits; batched \
+            CRC-32C. Batched puts keep 64 in flight and share commits; batched \
             gets read 256 fragments per transaction. Use a tmpfs folder (e.g. \
             /dev/shm) to measure the store rather than the disk.
             """
@@ -164,8 +164,8 @@ struct StoreBenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Longest time spent on each put or get run.", valueName: "seconds"))
     var seconds: Double = 2
 
-    func run() throws {
-        try reportingFailures {
+    func run() async throws {
+        try await reportingFailures {
             if let size, !(1...(64 << 20)).contains(size) {
                 throw Failure.usage("--size must be between 1 byte and 64 MiB (got \(size))")
             }
@@ -179,7 +179,7 @@ struct StoreBenchCommand: ParsableCommand {
                         defer { try? FileManager.default.removeItem(atPath: folder) }
                         let benchmark = StoreBenchmark(directory: folder, valueBytes: valueBytes, batched: batched,
                                                        durable: durable, seconds: seconds)
-                        for result in try benchmark.run() { printStoreResult(result) }
+                        for result in try await benchmark.run() { printStoreResult(result) }
                     }
                 }
             }

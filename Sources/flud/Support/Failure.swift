@@ -21,16 +21,25 @@ struct Failure: Error, CustomStringConvertible {
 /// Runs a command's work and turns any error into one line on standard error
 /// and the documented exit status, instead of a stack of details.
 func reportingFailures(_ work: () throws -> Void) throws {
-    do {
-        try work()
-    } catch let error as ExitCode {
-        throw error
-    } catch let failure as Failure {
+    do { try work() } catch { throw exitCode(reporting: error) }
+}
+
+/// The async form of ``reportingFailures(_:)``.
+func reportingFailures(_ work: () async throws -> Void) async throws {
+    do { try await work() } catch { throw exitCode(reporting: error) }
+}
+
+/// Prints `error` as one sentence and returns the exit status it deserves.
+private func exitCode(reporting error: Error) -> ExitCode {
+    switch error {
+    case let code as ExitCode:
+        return code
+    case let failure as Failure:
         printError("flud: \(failure.description)")
-        throw failure.kind == .usage ? ExitCode.validationFailure : ExitCode.failure
-    } catch {
+        return failure.kind == .usage ? .validationFailure : .failure
+    default:
         printError("flud: \(error)")
-        throw ExitCode(1)
+        return .failure
     }
 }
 
