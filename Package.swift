@@ -43,24 +43,25 @@ let package = Package(
             ]
         ),
 
+        .target(name: "FludTestSupport", path: "Tests/FludTestSupport"),
         .testTarget(
             name: "FludCodecTests",
-            dependencies: ["FludCodec", "CISAL", "CSodium", "CLMDB"],
+            dependencies: ["FludCodec", "FludTestSupport", "CISAL", "CSodium", "CLMDB"],
             resources: [.copy("Vectors")]
         ),
         .testTarget(
             name: "FludStoreTests",
-            dependencies: ["FludStore", "FludCodec"]
+            dependencies: ["FludStore", "FludCodec", "FludTestSupport"]
         ),
         // The process FludStoreTests SIGKILLs mid-write.
         .executableTarget(
             name: "flud-store-crash-child",
-            dependencies: ["FludStore", "FludCodec"],
+            dependencies: ["FludStore", "FludCodec", "FludTestSupport"],
             path: "Tests/FludStoreCrashChild"
         ),
         .testTarget(
             name: "FludCLITests",
-            dependencies: ["FludCodec", "FludStore"],
+            dependencies: ["FludCodec", "FludStore", "FludTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],

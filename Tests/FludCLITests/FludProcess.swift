@@ -1,3 +1,4 @@
+import FludTestSupport
 import Foundation
 import Testing
 
@@ -11,15 +12,7 @@ struct FludRun {
 enum Flud {
     /// The `flud` executable next to the test bundle (`swift build` puts both in
     /// the same products directory), or `$FLUD_BINARY`.
-    static let executable: URL = {
-        if let path = ProcessInfo.processInfo.environment["FLUD_BINARY"] { return URL(fileURLWithPath: path) }
-        var directory = Bundle.module.bundleURL.deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("flud").path),
-              directory.path != "/" {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("flud")
-    }()
+    static let executable = builtExecutable(named: "flud")
 
     @discardableResult
     static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> FludRun {
@@ -42,27 +35,19 @@ enum Flud {
     }
 }
 
-/// A scratch directory removed when the test ends.
+/// A scratch directory with the file helpers these tests need.
 final class Scratch {
-    let path: String
+    private let directory: TemporaryDirectory
+    var path: String { directory.path }
 
     init() throws {
-        path = NSTemporaryDirectory() + "flud-cli-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        directory = try TemporaryDirectory(prefix: "flud-cli")
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
+    func file(_ name: String) -> String { directory.file(name) }
 
     func write(_ name: String, bytes count: Int, seed: UInt64) throws -> Data {
-        var state = seed | 1
-        let data = Data((0..<count).map { _ in
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return UInt8(truncatingIfNeeded: state)
-        })
+        let data = Data(deterministicBytes(count, seed: seed))
         try data.write(to: URL(fileURLWithPath: file(name)))
         return data
     }
@@ -77,7 +62,7 @@ final class Scratch {
 
     /// Everything in the directory, hidden files included.
     func listing(_ subdirectory: String = "") throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: file(subdirectory)).sorted()
+        try directory.contents(subdirectory)
     }
 
     func fragments(of name: String, in subdirectory: String) throws -> [String] {

@@ -1,28 +1,20 @@
 import FludCodec
+import FludTestSupport
 import Foundation
 import Testing
 @testable import FludStore
 
 func makeOwner(_ byte: UInt8) -> OwnerID { OwnerID(bytes: [UInt8](repeating: byte, count: 32))! }
 
-func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-    return (0..<count).map { _ in
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return UInt8(truncatingIfNeeded: state)
-    }
-}
-
 /// A store in a fresh directory, removed afterwards.
 final class ScratchStore {
-    let directory: String
+    private let scratch: TemporaryDirectory
+    var directory: String { scratch.path }
     var store: BlockStore!
 
     init(options: BlockStore.Options = .init()) throws {
-        directory = NSTemporaryDirectory() + "flud-store-" + UUID().uuidString
-        store = try BlockStore(directory: directory, options: options)
+        scratch = try TemporaryDirectory(prefix: "flud-store")
+        store = try BlockStore(directory: scratch.path, options: options)
     }
 
     func reopen(options: BlockStore.Options = .init()) throws {
@@ -33,8 +25,6 @@ final class ScratchStore {
 
     deinit {
         store?.close()
-        store = nil
-        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 
@@ -44,7 +34,7 @@ struct BlockStoreTests {
 
     @Test func storesAndReadsBackByContentHash() async throws {
         let scratch = try ScratchStore()
-        let bytes = randomBytes(70_000, seed: 1)
+        let bytes = deterministicBytes(70_000, seed: 1)
         let key = ContentHash(of: bytes)
         #expect(try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 100) == .stored)
         #expect(try scratch.store.fragment(key) == bytes)
@@ -57,8 +47,8 @@ struct BlockStoreTests {
 
     @Test func refusesBytesThatDoNotHashToTheKey() async throws {
         let scratch = try ScratchStore()
-        let bytes = randomBytes(100, seed: 2)
-        let wrongKey = ContentHash(of: randomBytes(100, seed: 3))
+        let bytes = deterministicBytes(100, seed: 2)
+        let wrongKey = ContentHash(of: deterministicBytes(100, seed: 3))
         await #expect(throws: StoreError.hashMismatch(key: wrongKey.hex, actual: ContentHash(of: bytes).hex)) {
             try await scratch.store.put(bytes, key: wrongKey, owner: alice, leaseExpiry: 100)
         }
@@ -72,7 +62,7 @@ struct BlockStoreTests {
         await #expect(throws: StoreError.emptyFragment) {
             try await scratch.store.put([], key: ContentHash(of: []), owner: alice, leaseExpiry: 1)
         }
-        let big = randomBytes(1001, seed: 4)
+        let big = deterministicBytes(1001, seed: 4)
         await #expect(throws: StoreError.fragmentTooLarge(size: 1001, limit: 1000)) {
             try await scratch.store.put(big, key: ContentHash(of: big), owner: alice, leaseExpiry: 1)
         }
@@ -81,7 +71,7 @@ struct BlockStoreTests {
     @Test func claimsFollowFludSemantics() async throws {
         let scratch = try ScratchStore()
         let store = scratch.store!
-        let bytes = randomBytes(5000, seed: 5)
+        let bytes = deterministicBytes(5000, seed: 5)
         let key = ContentHash(of: bytes)
         #expect(try await store.put(bytes, key: key, owner: alice, leaseExpiry: 100) == .stored)
         #expect(try await store.put(bytes, key: key, owner: bob, leaseExpiry: 200) == .claimAdded)
@@ -104,7 +94,7 @@ struct BlockStoreTests {
         let store = scratch.store!
         var keys: [ContentHash] = []
         for index in 0..<10 {
-            let bytes = randomBytes(100 + index, seed: UInt64(index))
+            let bytes = deterministicBytes(100 + index, seed: UInt64(index))
             keys.append(ContentHash(of: bytes))
             _ = try await store.put(bytes, key: keys.last!, owner: alice, leaseExpiry: UInt64(index < 6 ? 1000 : 5000))
         }
@@ -119,7 +109,7 @@ struct BlockStoreTests {
         let scratch = try ScratchStore()
         let store = scratch.store!
         try await store.setQuota(10_000, for: alice)
-        let first = randomBytes(6000, seed: 6), second = randomBytes(6000, seed: 7)
+        let first = deterministicBytes(6000, seed: 6), second = deterministicBytes(6000, seed: 7)
         _ = try await store.put(first, key: ContentHash(of: first), owner: alice, leaseExpiry: 9)
         await #expect(throws: StoreError.quotaExceeded(used: 6000, requested: 6000, quota: 10_000)) {
             try await store.put(second, key: ContentHash(of: second), owner: alice, leaseExpiry: 9)
@@ -130,7 +120,7 @@ struct BlockStoreTests {
     @Test func concurrentPutsAreGroupCommittedAndAllLand() async throws {
         let scratch = try ScratchStore()
         let store = scratch.store!
-        let fragments = (0..<300).map { randomBytes(1 + $0 * 97, seed: UInt64($0)) }
+        let fragments = (0..<300).map { deterministicBytes(1 + $0 * 97, seed: UInt64($0)) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for bytes in fragments {
                 group.addTask { _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: makeOwner(3), leaseExpiry: 1) }
@@ -152,7 +142,7 @@ struct BlockStoreTests {
         var stored: [[UInt8]] = []
         var full = false
         for index in 0..<40 {
-            let bytes = randomBytes(512 << 10, seed: UInt64(100 + index))
+            let bytes = deterministicBytes(512 << 10, seed: UInt64(100 + index))
             do {
                 _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: alice, leaseExpiry: 1)
                 stored.append(bytes)
@@ -170,7 +160,7 @@ struct BlockStoreTests {
 
     @Test func corruptionIsDetectedOnReadAndByScrub() async throws {
         let scratch = try ScratchStore(options: { var o = BlockStore.Options(); o.durable = true; return o }())
-        let bytes = randomBytes(50_000, seed: 9)
+        let bytes = deterministicBytes(50_000, seed: 9)
         let key = ContentHash(of: bytes)
         _ = try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 1)
         scratch.store.close()
@@ -198,10 +188,9 @@ struct BlockStoreTests {
     }
 
     @Test func aDataFileThatIsNotLMDBIsRefused() throws {
-        let directory = NSTemporaryDirectory() + "flud-store-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let junk = Data(randomBytes(64 << 10, seed: 11))
+        let scratch = try TemporaryDirectory()
+        let directory = scratch.path
+        let junk = Data(deterministicBytes(64 << 10, seed: 11))
         try junk.write(to: URL(fileURLWithPath: directory + "/data.mdb"))
         #expect(throws: StoreError.notAStore(path: directory + "/data.mdb")) {
             try BlockStore(directory: directory)
@@ -210,9 +199,9 @@ struct BlockStoreTests {
     }
 
     @Test func aDirectoryThatCannotBeCreatedIsReported() throws {
-        let file = NSTemporaryDirectory() + "flud-store-file-" + UUID().uuidString
+        let scratch = try TemporaryDirectory()
+        let file = scratch.file("plain-file")
         try Data([1]).write(to: URL(fileURLWithPath: file))
-        defer { try? FileManager.default.removeItem(atPath: file) }
         #expect(throws: StoreError.self) { try BlockStore(directory: file + "/sub") }
     }
 

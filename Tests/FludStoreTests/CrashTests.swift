@@ -1,4 +1,5 @@
 import FludCodec
+import FludTestSupport
 import Foundation
 import Testing
 @testable import FludStore
@@ -6,37 +7,16 @@ import Testing
 /// A process storing fragments is SIGKILLed at random moments; every fragment
 /// whose put had returned must survive, byte-exact, with a clean scrub.
 struct CrashTests {
-    static let child: URL = {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("flud-store-crash-child").path),
-              directory.path != "/" {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("flud-store-crash-child")
-    }()
-
-    /// Same generator as the child.
-    func fragmentBytes(_ index: Int) -> [UInt8] {
-        var state = UInt64(index) &* 0x9E37_79B9_7F4A_7C15 | 1
-        let length = 1 + (index * 7919) % (96 << 10)
-        return (0..<length).map { _ in
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return UInt8(truncatingIfNeeded: state)
-        }
-    }
-
     @Test(.timeLimit(.minutes(5)))
     func acknowledgedPutsSurviveSIGKILL() throws {
-        let directory = NSTemporaryDirectory() + "flud-crash-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try TemporaryDirectory(prefix: "flud-crash")
+        let directory = scratch.path
         var random = SystemRandomNumberGenerator()
         var acknowledged: [Int] = []
         var killedMidWrite = 0
         for round in 0..<24 {
             let process = Process()
-            process.executableURL = Self.child
+            process.executableURL = builtExecutable(named: "flud-store-crash-child")
             process.arguments = [directory, String(round * 100_000), "100000"]
             let output = Pipe()
             process.standardOutput = output
@@ -52,7 +32,7 @@ struct CrashTests {
 
             let store = try BlockStore(directory: directory)
             for index in indices {
-                let bytes = fragmentBytes(index)
+                let bytes = crashTestFragment(index)
                 #expect(try store.fragment(ContentHash(of: bytes)) == bytes, "round \(round): fragment \(index) lost")
             }
             let report = try store.scrub()
@@ -64,7 +44,7 @@ struct CrashTests {
         let store = try BlockStore(directory: directory)
         defer { store.close() }
         for index in acknowledged {
-            #expect(try store.contains(ContentHash(of: fragmentBytes(index))))
+            #expect(try store.contains(ContentHash(of: crashTestFragment(index))))
         }
     }
 }

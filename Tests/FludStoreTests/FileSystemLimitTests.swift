@@ -1,4 +1,5 @@
 import FludCodec
+import FludTestSupport
 import Foundation
 import Testing
 @testable import FludStore
@@ -9,13 +10,10 @@ import Testing
 struct FileSystemLimitTests {
     /// Mounts a tmpfs of `megabytes` for the duration of `body`.
     func withTmpfs(megabytes: Int, _ body: (String) async throws -> Void) async throws {
-        let mountPoint = NSTemporaryDirectory() + "flud-tmpfs-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let scratch = try TemporaryDirectory(prefix: "flud-tmpfs")
+        let mountPoint = scratch.path
         try run("/bin/mount", "-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", mountPoint)
-        defer {
-            try? run("/bin/umount", mountPoint)
-            try? FileManager.default.removeItem(atPath: mountPoint)
-        }
+        defer { try? run("/bin/umount", mountPoint) }
         try await body(mountPoint)
     }
 
@@ -36,7 +34,7 @@ struct FileSystemLimitTests {
             var stored: [[UInt8]] = []
             var sawFull = false
             for index in 0..<64 {
-                let bytes = randomBytes(256 << 10, seed: UInt64(1000 + index))
+                let bytes = deterministicBytes(256 << 10, seed: UInt64(1000 + index))
                 do {
                     _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: owner, leaseExpiry: 1)
                     stored.append(bytes)
@@ -60,7 +58,7 @@ struct FileSystemLimitTests {
     @Test func aReadOnlyFileSystemIsReportedAndLeftAlone() async throws {
         try await withTmpfs(megabytes: 8) { mountPoint in
             let directory = mountPoint + "/store"
-            let bytes = randomBytes(10_000, seed: 77)
+            let bytes = deterministicBytes(10_000, seed: 77)
             do {
                 let store = try BlockStore(directory: directory)
                 _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: makeOwner(6), leaseExpiry: 1)

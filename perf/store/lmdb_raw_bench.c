@@ -145,7 +145,7 @@ static double run_gets(MDB_env *env, MDB_dbi dbi, uint8_t (*keys)[KEY_BYTES], co
 }
 
 static void remove_environment(const char *folder) {
-    char path[4096];
+    char path[4096 + 16];
     snprintf(path, sizeof path, "%s/data.mdb", folder);
     unlink(path);
     snprintf(path, sizeof path, "%s/lock.mdb", folder);
