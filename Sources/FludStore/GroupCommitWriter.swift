@@ -1,9 +1,12 @@
 import Foundation
 
 /// The store's single writer: operations from any number of threads and tasks
-/// queue up, and the writer applies everything queued in one LMDB write
-/// transaction (group commit), so one fsync serves the whole group. An
-/// operation completes only after the transaction holding it has committed.
+/// queue up, and whoever finds no write in progress becomes the leader and
+/// commits everything queued in one LMDB write transaction (group commit), so
+/// one fsync serves the whole group, then goes on until the queue is empty.
+/// Followers just wait: an operation completes only after the transaction
+/// holding it has committed. An uncontended write thus runs on its caller's
+/// thread with no hand-off at all.
 ///
 /// An operation throws a logical error (quota, not found) before it writes
 /// anything; it fails alone and the rest of the group commits. An LMDB error
@@ -21,32 +24,30 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private let environment: LMDBEnvironment
     private let capacity: Int
+    /// Guards the fields below; signalled when a leader finishes.
     private let condition = NSCondition()
     private var queue: [Operation] = []
+    private var leaderActive = false
     private var stopping = false
-    private let stopped = DispatchSemaphore(value: 0)
     /// Largest group: bounds the memory a group holds and the latency of its members.
     private let maximumGroupBytes = 256 << 20
 
     init(environment: LMDBEnvironment, capacity: Int) {
         self.environment = environment
         self.capacity = capacity
-        let thread = Thread { [unowned self] in self.run() }
-        thread.name = "flud-store-writer"
-        thread.start()
     }
 
     /// Queues `body` and returns its result once its transaction has committed.
+    /// When no write is in progress, the calling thread does the commit itself.
     func perform<Result: Sendable>(bytes: Int = 0, _ body: @escaping (LMDBTransaction) throws -> Result) async throws -> Result {
         try await withCheckedThrowingContinuation { continuation in
             let box = ResultBox<Result>()
-            let operation = Operation(
+            submit(Operation(
                 apply: { box.value = try body($0) },
                 finish: { error in
                     if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: box.value!) }
                 },
-                bytes: bytes)
-            enqueue(operation)
+                bytes: bytes))
         }
     }
 
@@ -55,23 +56,21 @@ final class GroupCommitWriter: @unchecked Sendable {
         let box = ResultBox<Result>()
         let done = DispatchSemaphore(value: 0)
         var failure: Error?
-        enqueue(Operation(apply: { box.value = try body($0) }, finish: { failure = $0; done.signal() }, bytes: bytes))
+        submit(Operation(apply: { box.value = try body($0) }, finish: { failure = $0; done.signal() }, bytes: bytes))
         done.wait()
         if let failure { throw failure }
         return box.value!
     }
 
-    /// Finishes what is queued, then stops the writer thread.
+    /// Waits for the writes in progress and refuses new ones.
     func stop() {
         condition.lock()
-        let alreadyStopping = stopping
         stopping = true
-        condition.signal()
+        while leaderActive { condition.wait() }
         condition.unlock()
-        if !alreadyStopping { stopped.wait() }
     }
 
-    private func enqueue(_ operation: Operation) {
+    private func submit(_ operation: Operation) {
         condition.lock()
         guard !stopping else {
             condition.unlock()
@@ -79,23 +78,28 @@ final class GroupCommitWriter: @unchecked Sendable {
             return
         }
         queue.append(operation)
-        condition.signal()
+        let becomesLeader = !leaderActive
+        leaderActive = true
         condition.unlock()
+        if becomesLeader { lead() }
     }
 
-    private func run() {
+    /// Commits groups until the queue is empty, then steps down.
+    private func lead() {
         while let group = nextGroup() {
             commit(group)
         }
-        stopped.signal()
     }
 
-    /// Waits for work; nil once stopping and drained.
+    /// The next group, or nil (stepping down) when nothing is queued.
     private func nextGroup() -> [Operation]? {
         condition.lock()
         defer { condition.unlock() }
-        while queue.isEmpty && !stopping { condition.wait() }
-        guard !queue.isEmpty else { return nil }
+        guard !queue.isEmpty else {
+            leaderActive = false
+            condition.broadcast()
+            return nil
+        }
         var groupBytes = 0
         var count = 0
         while count < queue.count, count == 0 || groupBytes + queue[count].bytes <= maximumGroupBytes {
