@@ -8,30 +8,28 @@
 // A product is then lo[x & 15] ^ hi[x >> 4], which vpshufb computes for 32
 // bytes at a time.
 //
-// Design (see perf/kernels/README.md for the measurements behind it):
-//   - Output groups: up to GROUP_MAX outputs are accumulated in ymm registers
-//     while the k inputs are walked once; the nibble split of each 32-byte input
-//     vector (one load, one shift, two ands) is shared by the whole group, and
-//     each output is stored exactly once.  Per coefficient and 32 bytes the cost
-//     is two table broadcasts (pure loads), two vpshufb and two vpxor.
-//   - Column blocks: the rows are split into groups of (nearly) equal size, and
-//     each group sweeps the same block of `block` bytes of every input before
-//     the next group starts, so the k * block input bytes are read from memory
-//     once and then come from L1 for the other groups (ISA-L instead re-reads
-//     the whole inputs for every 6 outputs).
-//   - Large calls: the next block of every input is prefetched while the first
-//     group works on the current one, and when all outputs are 32-byte aligned
-//     and the outputs are large, they are written with non-temporal stores (no
-//     read-for-ownership traffic, no eviction of the inputs).
-//   - Tail: a final, overlapping 32-byte vector at len - 32 (outputs are
-//     overwritten, so recomputing a few bytes is harmless); calls with len < 32
-//     use the scalar path, with the same tables.
+// Design (perf/kernels/README.md has the measurements behind it):
+//   - Output groups: the rows are split into groups of at most 4 outputs, of
+//     nearly equal size. A group walks the k inputs once per 64-byte step and
+//     keeps its 4 x 2 accumulators in ymm registers; each output is stored once.
+//     Per input and step: two loads, one shift, four ands (shared by the group);
+//     per coefficient: two 16-byte table broadcasts (pure loads, each serving
+//     both 32-byte halves), four vpshufb and four vpxor. Register use: 8
+//     accumulators + 4 nibble vectors + 2 tables + mask + 1 temporary = 16.
+//   - Column blocks: every group sweeps the same block of `block` bytes of all
+//     k inputs (about CFLUD_L1_BUDGET bytes in total) before the next block, so
+//     inputs are read from memory once and then come from L1/L2 for the other
+//     groups (ISA-L instead re-reads the whole inputs for every 6 outputs).
+//   - Large calls (k * len >= CFLUD_PREFETCH_THRESHOLD): the first group
+//     prefetches the next block of every input, and every group prefetches the
+//     next block of its outputs, while it works on the current block.
+//   - Tail: a final 32-byte step, and for len % 32 != 0 one overlapping 32-byte
+//     vector at len - 32 (outputs are overwritten, so recomputing a few bytes is
+//     harmless). Calls with len < 32 use the scalar path, with the same tables.
 //
 // No heap allocation, no global state: the function is reentrant and thread-safe.
 
 #include "CFludKernels.h"
-
-#include <string.h>
 
 // ---------------------------------------------------------------------------
 // Portable scalar path (also used for len < 32).
@@ -59,160 +57,177 @@ void cfludkernels_scalar_gf_matmul(size_t len, int k, int rows, const uint8_t *t
 
 #include <immintrin.h>
 
-// Most outputs kept in registers at once: GROUP_MAX accumulators + mask + the
-// two nibble vectors + two temporaries = 15 of the 16 ymm registers.
-#ifndef CFLUD_GROUP_MAX
-#define CFLUD_GROUP_MAX 10
-#endif
-// Bytes of every input that one column block covers: about L1_BUDGET / k.
+// Tuning knobs (the defaults are what perf/kernels/README.md measured).
+// Bytes of input (all k shards together) that one column block covers.
 #ifndef CFLUD_L1_BUDGET
 #define CFLUD_L1_BUDGET (16 * 1024)
 #endif
 #ifndef CFLUD_BLOCK_MIN
-#define CFLUD_BLOCK_MIN 512
+#define CFLUD_BLOCK_MIN 256
 #endif
 #ifndef CFLUD_BLOCK_MAX
 #define CFLUD_BLOCK_MAX (8 * 1024)
 #endif
-// Non-temporal stores when rows * len is at least this many bytes.
-#ifndef CFLUD_NT_THRESHOLD
-#define CFLUD_NT_THRESHOLD ((size_t)8 << 20)
-#endif
-// Software prefetch of the next block when k * len is at least this many bytes.
+// Software prefetch when k * len is at least this many bytes (data that is
+// unlikely to be in L2/L3 already).
 #ifndef CFLUD_PREFETCH_THRESHOLD
-#define CFLUD_PREFETCH_THRESHOLD ((size_t)2 << 20)
+#define CFLUD_PREFETCH_THRESHOLD ((size_t)4 << 20)
+#endif
+// Prefetch distance in bytes (0: one block).
+#ifndef CFLUD_PF_DIST
+#define CFLUD_PF_DIST 0
+#endif
+#ifndef CFLUD_OUT_PREFETCH
+#define CFLUD_OUT_PREFETCH 1
+#endif
+#ifndef CFLUD_IN_HINT
+#define CFLUD_IN_HINT _MM_HINT_T0
+#endif
+#ifndef CFLUD_OUT_HINT
+#define CFLUD_OUT_HINT _MM_HINT_T0
 #endif
 
+#define CFLUD_GROUP_MAX 4
 #define CFLUD_AVX2 __attribute__((target("avx2")))
 #define CFLUD_INLINE static inline __attribute__((always_inline))
+
+CFLUD_INLINE CFLUD_AVX2 __m256i cflud_load(const uint8_t *p) {
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+CFLUD_INLINE CFLUD_AVX2 void cflud_store(uint8_t *p, __m256i v) {
+    _mm256_storeu_si256((__m256i *)(void *)p, v);
+}
 
 CFLUD_INLINE CFLUD_AVX2 __m256i cflud_bcast(const uint8_t *p) {
     return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
 }
 
-CFLUD_INLINE CFLUD_AVX2 __m256i cflud_product(const uint8_t *t, __m256i lo, __m256i hi) {
-    return _mm256_xor_si256(_mm256_shuffle_epi8(cflud_bcast(t), lo),
-                            _mm256_shuffle_epi8(cflud_bcast(t + 16), hi));
+CFLUD_INLINE CFLUD_AVX2 __m256i cflud_xor(__m256i a, __m256i b) { return _mm256_xor_si256(a, b); }
+
+CFLUD_INLINE CFLUD_AVX2 __m256i cflud_shuffle(__m256i table, __m256i index) {
+    return _mm256_shuffle_epi8(table, index);
 }
 
-// One group of G outputs (G a compile-time constant after inlining) over the
-// 32-byte vectors at offsets [begin, end) (end - begin a multiple of 32).
-// tab points at the tables of (first row of the group, input 0); stride is
-// 32 * k, the distance between the tables of consecutive rows.
-// prefetch: distance in bytes to prefetch every input ahead (0 = none).
-// nt: stream the outputs (outputs must be 32-byte aligned at begin).
-#define CFLUD_ACC_INIT(j) \
-    if (G > j) acc##j = cflud_product(t + (j) * stride, lo, hi);
-#define CFLUD_ACC_STEP(j) \
-    if (G > j) acc##j = _mm256_xor_si256(acc##j, cflud_product(t + (j) * stride, lo, hi));
-#define CFLUD_ACC_STORE(j)                                                          \
-    if (G > j) {                                                                    \
-        if (nt) _mm256_stream_si256((__m256i *)(void *)(out[j] + i), acc##j);      \
-        else _mm256_storeu_si256((__m256i *)(void *)(out[j] + i), acc##j);         \
-    }
-#define CFLUD_ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
+// x & 15 and (x >> 4) & 15 per byte.
+CFLUD_INLINE CFLUD_AVX2 __m256i cflud_low(__m256i x, __m256i mask) { return _mm256_and_si256(x, mask); }
+CFLUD_INLINE CFLUD_AVX2 __m256i cflud_high(__m256i x, __m256i mask) {
+    return _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);
+}
 
-CFLUD_INLINE CFLUD_AVX2 void cflud_group(const int G, const int nt, size_t begin, size_t end, int k,
-                                         const uint8_t *tab, size_t stride,
-                                         const uint8_t *const *in, uint8_t *const *out,
-                                         size_t prefetch) {
+// Per output j of the group (only j < G exists after inlining): the tables of
+// (row j, current input) are at t + j * stride.
+#define CFLUD_W_FIRST(j)                                                                     \
+    if (G > j) {                                                                             \
+        const __m256i tl = cflud_bcast(t + (j) * stride), th = cflud_bcast(t + (j) * stride + 16); \
+        a##j = cflud_xor(cflud_shuffle(tl, lo0), cflud_shuffle(th, hi0));                    \
+        b##j = cflud_xor(cflud_shuffle(tl, lo1), cflud_shuffle(th, hi1));                    \
+    }
+// Accumulated one shuffle at a time, so that a single temporary is live: the 8
+// accumulators, 4 nibble vectors, 2 tables and the mask fill the other 15
+// registers. GCC would re-associate a ^ s0 ^ s1 into a ^ (s0 ^ s1), which needs
+// a second temporary and spills an accumulator; an empty asm keeps the order.
+#if defined(__GNUC__) && !defined(__clang__)
+#define CFLUD_KEEP(v) __asm__("" : "+x"(v))
+#else
+#define CFLUD_KEEP(v) ((void)0)
+#endif
+#define CFLUD_W_NEXT(j)                                                                      \
+    if (G > j) {                                                                             \
+        const __m256i tl = cflud_bcast(t + (j) * stride), th = cflud_bcast(t + (j) * stride + 16); \
+        a##j = cflud_xor(a##j, cflud_shuffle(tl, lo0));                                      \
+        b##j = cflud_xor(b##j, cflud_shuffle(tl, lo1));                                      \
+        CFLUD_KEEP(a##j);                                                                    \
+        CFLUD_KEEP(b##j);                                                                    \
+        a##j = cflud_xor(a##j, cflud_shuffle(th, hi0));                                      \
+        b##j = cflud_xor(b##j, cflud_shuffle(th, hi1));                                      \
+    }
+#define CFLUD_W_STORE(j)                                                                     \
+    if (G > j) {                                                                             \
+        if (out_prefetch) _mm_prefetch((const char *)(out[j] + i + out_prefetch), CFLUD_OUT_HINT); \
+        cflud_store(out[j] + i, a##j);                                                       \
+        cflud_store(out[j] + i + 32, b##j);                                                  \
+    }
+#define CFLUD_N_FIRST(j) \
+    if (G > j) a##j = cflud_xor(cflud_shuffle(cflud_bcast(t + (j) * stride), lo0), \
+                                cflud_shuffle(cflud_bcast(t + (j) * stride + 16), hi0));
+#define CFLUD_N_NEXT(j) \
+    if (G > j) a##j = cflud_xor(a##j, cflud_xor(cflud_shuffle(cflud_bcast(t + (j) * stride), lo0), \
+                                                cflud_shuffle(cflud_bcast(t + (j) * stride + 16), hi0)));
+#define CFLUD_N_STORE(j) \
+    if (G > j) cflud_store(out[j] + i, a##j);
+#define CFLUD_EACH(M) M(0) M(1) M(2) M(3)
+
+// One group of G outputs (G is a compile-time constant after inlining) over
+// the bytes [begin, end), end - begin a multiple of 32: 64-byte steps, then at
+// most one 32-byte step. tab: tables of (first row of the group, input 0);
+// stride = 32 * k, the distance between the tables of consecutive rows.
+// in_prefetch / out_prefetch: prefetch distance for inputs / outputs (0: none).
+CFLUD_INLINE CFLUD_AVX2 void cflud_group(const int G, size_t begin, size_t end, int k, const uint8_t *tab,
+                                         size_t stride, const uint8_t *const *in, uint8_t *const *out,
+                                         size_t in_prefetch, size_t out_prefetch) {
     const __m256i mask = _mm256_set1_epi8(0x0F);
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0,
-            acc5 = acc0, acc6 = acc0, acc7 = acc0, acc8 = acc0, acc9 = acc0, acc10 = acc0,
-            acc11 = acc0;
-    for (size_t i = begin; i < end; i += 32) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    __m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    size_t i = begin;
+    for (; i + 64 <= end; i += 64) {
         const uint8_t *t = tab;
         {
-            const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(in[0] + i));
-            if (prefetch && (i & 63) == 0) _mm_prefetch((const char *)(in[0] + i + prefetch), _MM_HINT_T0);
-            const __m256i lo = _mm256_and_si256(x, mask);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);
-            CFLUD_ALL(CFLUD_ACC_INIT)
+            const uint8_t *p = in[0] + i;
+            const __m256i x0 = cflud_load(p), x1 = cflud_load(p + 32);
+            if (in_prefetch) _mm_prefetch((const char *)(p + in_prefetch), CFLUD_IN_HINT);
+            const __m256i lo0 = cflud_low(x0, mask), hi0 = cflud_high(x0, mask);
+            const __m256i lo1 = cflud_low(x1, mask), hi1 = cflud_high(x1, mask);
+            CFLUD_EACH(CFLUD_W_FIRST)
         }
         for (int c = 1; c < k; c++) {
             t += 32;
             const uint8_t *p = in[c] + i;
-            const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)p);
-            if (prefetch && (i & 63) == 0) _mm_prefetch((const char *)(p + prefetch), _MM_HINT_T0);
-            const __m256i lo = _mm256_and_si256(x, mask);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);
-            CFLUD_ALL(CFLUD_ACC_STEP)
+            const __m256i x0 = cflud_load(p), x1 = cflud_load(p + 32);
+            if (in_prefetch) _mm_prefetch((const char *)(p + in_prefetch), CFLUD_IN_HINT);
+            const __m256i lo0 = cflud_low(x0, mask), hi0 = cflud_high(x0, mask);
+            const __m256i lo1 = cflud_low(x1, mask), hi1 = cflud_high(x1, mask);
+            CFLUD_EACH(CFLUD_W_NEXT)
         }
-        CFLUD_ALL(CFLUD_ACC_STORE)
+        CFLUD_EACH(CFLUD_W_STORE)
+    }
+    if (i < end) { // one 32-byte vector left
+        const uint8_t *t = tab;
+        {
+            const __m256i x0 = cflud_load(in[0] + i);
+            const __m256i lo0 = cflud_low(x0, mask), hi0 = cflud_high(x0, mask);
+            CFLUD_EACH(CFLUD_N_FIRST)
+        }
+        for (int c = 1; c < k; c++) {
+            t += 32;
+            const __m256i x0 = cflud_load(in[c] + i);
+            const __m256i lo0 = cflud_low(x0, mask), hi0 = cflud_high(x0, mask);
+            CFLUD_EACH(CFLUD_N_NEXT)
+        }
+        CFLUD_EACH(CFLUD_N_STORE)
     }
 }
 
-// Instantiate the group kernel for every G and both store kinds.
-#define CFLUD_DEFINE_GROUP(g)                                                                   \
-    static CFLUD_AVX2 void cflud_group_##g(size_t begin, size_t end, int k, const uint8_t *tab, \
-                                           size_t stride, const uint8_t *const *in,             \
-                                           uint8_t *const *out, size_t prefetch) {              \
-        cflud_group(g, 0, begin, end, k, tab, stride, in, out, prefetch);                       \
-    }                                                                                           \
-    static CFLUD_AVX2 void cflud_group_nt_##g(size_t begin, size_t end, int k,                  \
-                                              const uint8_t *tab, size_t stride,                \
-                                              const uint8_t *const *in, uint8_t *const *out,    \
-                                              size_t prefetch) {                                \
-        cflud_group(g, 1, begin, end, k, tab, stride, in, out, prefetch);                       \
+typedef void (*cflud_group_fn)(size_t, size_t, int, const uint8_t *, size_t, const uint8_t *const *,
+                               uint8_t *const *, size_t, size_t);
+
+#define CFLUD_DEFINE_GROUP(g)                                                                      \
+    static CFLUD_AVX2 void cflud_group_##g(size_t begin, size_t end, int k, const uint8_t *tab,    \
+                                           size_t stride, const uint8_t *const *in,                \
+                                           uint8_t *const *out, size_t in_prefetch,                \
+                                           size_t out_prefetch) {                                  \
+        cflud_group(g, begin, end, k, tab, stride, in, out, in_prefetch, out_prefetch);           \
     }
 CFLUD_DEFINE_GROUP(1)
 CFLUD_DEFINE_GROUP(2)
 CFLUD_DEFINE_GROUP(3)
 CFLUD_DEFINE_GROUP(4)
-CFLUD_DEFINE_GROUP(5)
-CFLUD_DEFINE_GROUP(6)
-CFLUD_DEFINE_GROUP(7)
-CFLUD_DEFINE_GROUP(8)
-#if CFLUD_GROUP_MAX >= 9
-CFLUD_DEFINE_GROUP(9)
-#endif
-#if CFLUD_GROUP_MAX >= 10
-CFLUD_DEFINE_GROUP(10)
-#endif
-#if CFLUD_GROUP_MAX >= 11
-CFLUD_DEFINE_GROUP(11)
-#endif
-#if CFLUD_GROUP_MAX >= 12
-CFLUD_DEFINE_GROUP(12)
-#endif
 
-typedef void (*cflud_group_fn)(size_t, size_t, int, const uint8_t *, size_t, const uint8_t *const *,
-                               uint8_t *const *, size_t);
-
-static const cflud_group_fn cflud_groups[2][CFLUD_GROUP_MAX + 1] = {
-    {NULL, cflud_group_1, cflud_group_2, cflud_group_3, cflud_group_4, cflud_group_5, cflud_group_6,
-     cflud_group_7, cflud_group_8,
-#if CFLUD_GROUP_MAX >= 9
-     cflud_group_9,
-#endif
-#if CFLUD_GROUP_MAX >= 10
-     cflud_group_10,
-#endif
-#if CFLUD_GROUP_MAX >= 11
-     cflud_group_11,
-#endif
-#if CFLUD_GROUP_MAX >= 12
-     cflud_group_12,
-#endif
-    },
-    {NULL, cflud_group_nt_1, cflud_group_nt_2, cflud_group_nt_3, cflud_group_nt_4, cflud_group_nt_5,
-     cflud_group_nt_6, cflud_group_nt_7, cflud_group_nt_8,
-#if CFLUD_GROUP_MAX >= 9
-     cflud_group_nt_9,
-#endif
-#if CFLUD_GROUP_MAX >= 10
-     cflud_group_nt_10,
-#endif
-#if CFLUD_GROUP_MAX >= 11
-     cflud_group_nt_11,
-#endif
-#if CFLUD_GROUP_MAX >= 12
-     cflud_group_nt_12,
-#endif
-    },
+static const cflud_group_fn cflud_groups[CFLUD_GROUP_MAX + 1] = {
+    0, cflud_group_1, cflud_group_2, cflud_group_3, cflud_group_4,
 };
 
-__attribute__((target("avx2")))
+CFLUD_AVX2
 void cfludkernels_avx2_gf_matmul(size_t len, int k, int rows, const uint8_t *tables,
                                  const uint8_t *const *inputs, uint8_t *const *outputs) {
     if (len == 0 || k <= 0 || rows <= 0) return;
@@ -222,44 +237,41 @@ void cfludkernels_avx2_gf_matmul(size_t len, int k, int rows, const uint8_t *tab
     }
     const size_t stride = (size_t)32 * (size_t)k;
 
-    // Split the rows into the fewest groups, of nearly equal size.
+    // The fewest groups of at most CFLUD_GROUP_MAX rows, of nearly equal size:
+    // the first `groups - larger` groups have `size` rows, the others size + 1.
     const int groups = (rows + CFLUD_GROUP_MAX - 1) / CFLUD_GROUP_MAX;
-    const int small = rows / groups;     // size of the first groups
-    const int large_count = rows % groups; // the last large_count groups have small + 1 rows
+    const int size = rows / groups;
+    const int larger = rows % groups;
 
-    // Column block: about CFLUD_L1_BUDGET bytes of input in total, a multiple of 64.
+    // Column block: about CFLUD_L1_BUDGET bytes of input in all, a multiple of 64.
     size_t block = (size_t)CFLUD_L1_BUDGET / (size_t)k;
     if (block < CFLUD_BLOCK_MIN) block = CFLUD_BLOCK_MIN;
     if (block > CFLUD_BLOCK_MAX) block = CFLUD_BLOCK_MAX;
     block &= ~(size_t)63;
 
-    const size_t body = len & ~(size_t)31; // whole vectors
-    int nt = (size_t)rows * len >= CFLUD_NT_THRESHOLD;
-    for (int r = 0; nt && r < rows; r++)
-        if (((uintptr_t)outputs[r] & 31) != 0) nt = 0;
-    const size_t prefetch = (size_t)k * len >= CFLUD_PREFETCH_THRESHOLD ? block : 0;
+    const size_t body = len & ~(size_t)31; // whole 32-byte vectors
+    const int prefetch = (size_t)k * len >= CFLUD_PREFETCH_THRESHOLD;
+    const size_t distance = CFLUD_PF_DIST ? (size_t)CFLUD_PF_DIST : block;
 
     for (size_t begin = 0; begin < body; begin += block) {
-        size_t end = begin + block < body ? begin + block : body;
-        // Don't prefetch past the end of the inputs.
-        const size_t pf = end + block <= body ? prefetch : 0;
+        const size_t end = body - begin > block ? begin + block : body;
+        // Prefetch only while the next `distance` bytes are inside the buffers.
+        const size_t ahead = prefetch && end + distance <= body ? distance : 0;
         int r = 0;
         for (int g = 0; g < groups; g++) {
-            const int size = small + (g >= groups - large_count);
-            cflud_groups[nt][size](begin, end, k, tables + (size_t)r * stride, stride, inputs,
-                                   outputs + r, g == 0 ? pf : 0);
-            r += size;
+            const int n = size + (g >= groups - larger);
+            cflud_groups[n](begin, end, k, tables + (size_t)r * stride, stride, inputs, outputs + r,
+                            g == 0 ? ahead : 0, CFLUD_OUT_PREFETCH ? ahead : 0);
+            r += n;
         }
     }
-    if (nt) _mm_sfence();
     if (body < len) {
         // Overlapping last vector: recomputes up to 31 bytes already written.
         int r = 0;
         for (int g = 0; g < groups; g++) {
-            const int size = small + (g >= groups - large_count);
-            cflud_groups[0][size](len - 32, len, k, tables + (size_t)r * stride, stride, inputs,
-                                  outputs + r, 0);
-            r += size;
+            const int n = size + (g >= groups - larger);
+            cflud_groups[n](len - 32, len, k, tables + (size_t)r * stride, stride, inputs, outputs + r, 0, 0);
+            r += n;
         }
     }
 }

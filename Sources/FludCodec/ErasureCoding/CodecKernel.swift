@@ -1,3 +1,4 @@
+internal import CFludKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,7 +11,11 @@ import Darwin
 /// Encoding and decoding both reduce to this one operation, so a kernel is all a
 /// new SIMD implementation has to provide.
 public enum CodecKernel: String, Sendable, CaseIterable, CustomStringConvertible {
-    /// Intel ISA-L's `ec_encode_data`, which picks its own SSE/AVX/AVX2/AVX-512 path.
+    /// flud's own AVX2 kernel (CFludKernels): column-blocked so that wide codes
+    /// keep their inputs in cache across groups of outputs.
+    case avx2
+    /// Intel ISA-L's `ec_encode_data`, which picks its own SSE/AVX/AVX2/AVX-512
+    /// path; the fallback on every CPU.
     case isal
 
     public var description: String { rawValue }
@@ -18,6 +23,7 @@ public enum CodecKernel: String, Sendable, CaseIterable, CustomStringConvertible
     /// Whether this kernel can run on this CPU.
     public var isSupported: Bool {
         switch self {
+        case .avx2: cfludkernels_cpu_has_avx2()
         case .isal: true
         }
     }

@@ -1,3 +1,4 @@
+internal import CFludKernels
 internal import CISAL
 
 /// A coefficient matrix expanded into the lookup tables one kernel needs, built
@@ -17,8 +18,9 @@ final class KernelTables: @unchecked Sendable {
         rows = matrix.rows
         columns = matrix.columns
         switch kernel {
-        case .isal:
-            // ec_init_tables expands each coefficient into 32 bytes of nibble tables.
+        case .avx2, .isal:
+            // ec_init_tables expands each coefficient into 32 bytes of nibble
+            // tables; flud's AVX2 kernel reads the same layout.
             tables = .allocateAligned(byteCount: max(32 * rows * columns, 64))
             var coefficients = matrix.bytes
             coefficients.withUnsafeMutableBufferPointer {
@@ -39,6 +41,10 @@ final class KernelTables: @unchecked Sendable {
                outputs: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>) {
         guard length > 0, rows > 0 else { return }
         switch kernel {
+        case .avx2:
+            cfludkernels_avx2_gf_matmul(length, Int32(columns), Int32(rows), tables.assumingMemoryBound(to: UInt8.self),
+                                        UnsafeRawPointer(inputs).assumingMemoryBound(to: UnsafePointer<UInt8>?.self),
+                                        outputs)
         case .isal:
             ec_encode_data(Int32(length), Int32(columns), Int32(rows),
                            tables.assumingMemoryBound(to: UInt8.self), inputs, outputs)
