@@ -37,9 +37,11 @@ demo: release
 perf-deps: deps
 	@scripts/apt-ensure.sh $(PERF_PACKAGES)
 
-# flud vs raw ISA-L C (and klauspost/reedsolomon) in one interleaved run.
+# flud vs raw ISA-L C (and klauspost/reedsolomon), then flud's store vs raw
+# LMDB, each interleaved in one run.
 perf: release perf-deps
 	perf/run-codec.sh
+	perf/store/run-store.sh
 
 clean:
 	rm -rf .build Benchmarks/.build perf/out
