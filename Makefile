@@ -6,7 +6,9 @@ APT_PACKAGES := pkg-config libisal-dev libsodium-dev liblmdb-dev libzstd-dev
 # Only for perf/ comparisons, never needed to build or test.
 PERF_PACKAGES := golang-go golang-github-klauspost-reedsolomon-dev hyperfine
 
-.PHONY: all deps build release test benchmark-gates demo perf perf-deps clean
+.PHONY: all deps build release test benchmark-gates demo perf perf-deps fuzz clean
+
+FUZZ_SECONDS ?= 600
 
 all: build
 
@@ -43,5 +45,11 @@ perf: release perf-deps
 	perf/run-codec.sh
 	perf/store/run-store.sh
 
+# libFuzzer over the DHT's bencode/KRPC parsers (a fresh corpus copy each run).
+fuzz: deps
+	cd Fuzz && $(SWIFT) build --sanitize=fuzzer
+	rm -rf Fuzz/.corpus && cp -r Fuzz/Corpus/KRPC Fuzz/.corpus
+	Fuzz/.build/debug/FludFuzzKRPC -max_total_time=$(FUZZ_SECONDS) -max_len=2048 Fuzz/.corpus
+
 clean:
-	rm -rf .build Benchmarks/.build perf/out
+	rm -rf .build Benchmarks/.build Fuzz/.build Fuzz/.corpus perf/out

@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "flud", targets: ["flud"]),
         .library(name: "FludCodec", targets: ["FludCodec"]),
         .library(name: "FludStore", targets: ["FludStore"]),
+        .library(name: "FludDHT", targets: ["FludDHT"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -34,6 +35,7 @@ let package = Package(
             name: "FludStore",
             dependencies: ["FludCodec", "CLMDB"]
         ),
+        .target(name: "FludDHT"),
         .executableTarget(
             name: "flud",
             dependencies: [
@@ -58,6 +60,10 @@ let package = Package(
             name: "flud-store-crash-child",
             dependencies: ["FludStore", "FludCodec", "FludTestSupport"],
             path: "Tests/FludStoreCrashChild"
+        ),
+        .testTarget(
+            name: "FludDHTTests",
+            dependencies: ["FludDHT", "FludTestSupport"]
         ),
         .testTarget(
             name: "FludCLITests",
