@@ -22,6 +22,8 @@ public final class BlockStore: Sendable {
         public var durable = true
         /// The largest fragment accepted.
         public var maximumFragmentSize = 64 << 20
+        /// Named key-value tables to open beside the fragments (see ``table(_:)``).
+        public var tables: [String] = []
 
         public init() {}
     }
@@ -58,11 +60,12 @@ public final class BlockStore: Sendable {
         lock = try DirectoryLock(directory: directory)
         var environmentOptions = LMDBEnvironment.Options(mapSize: min(options.initialMapSize, options.capacity))
         environmentOptions.durable = options.durable
-        environmentOptions.maxDatabases = 32
+        environmentOptions.maxDatabases = UInt32(Database.all.count + options.tables.count + 8)
         do {
             let existing = (try? FileManager.default.attributesOfItem(atPath: directory + "/data.mdb")[.size] as? Int) ?? 0
             environmentOptions.mapSize = max(environmentOptions.mapSize, min(existing, options.capacity))
-            environment = try LMDBEnvironment(path: directory, options: environmentOptions, databaseNames: Database.all)
+            environment = try LMDBEnvironment(path: directory, options: environmentOptions,
+                                              databaseNames: Database.all + options.tables.map { Database.tablePrefix + $0 })
         } catch let error as LMDBError where error.code == LMDBError.invalid || error.code == LMDBError.versionMismatch {
             throw .notAStore(path: directory + "/data.mdb")
         } catch let error as LMDBError where [EACCES, EROFS, EPERM, ENOENT, ENOTDIR].contains(error.code) {

@@ -211,3 +211,24 @@ struct BlockStoreTests {
         #expect(throws: StoreError.notFound(key: key.hex)) { try scratch.store.fragment(key) }
     }
 }
+
+struct StoreTableTests {
+    @Test func namedTablesKeepSmallRecordsAcrossReopen() async throws {
+        var options = BlockStore.Options()
+        options.tables = ["dht", "node"]
+        let scratch = try ScratchStore(options: options)
+        let dht = scratch.store.table("dht")
+        try await dht.set([1, 2, 3], for: Array("item-b".utf8))
+        try await dht.set([4], for: Array("item-a".utf8))
+        try await scratch.store.table("node").set(Array("me".utf8), for: Array("identity".utf8))
+        #expect(try dht.value(for: Array("item-b".utf8)) == [1, 2, 3])
+        #expect(try dht.entries().map(\.key) == [Array("item-a".utf8), Array("item-b".utf8)])
+        try scratch.reopen(options: options)
+        let reopened = scratch.store.table("dht")
+        #expect(try reopened.value(for: Array("item-a".utf8)) == [4])
+        #expect(try await reopened.remove(Array("item-a".utf8)))
+        #expect(try reopened.value(for: Array("item-a".utf8)) == nil)
+        #expect(try scratch.store.table("node").entries().count == 1)
+        await #expect(throws: StoreError.self) { try await reopened.set([1], for: []) }
+    }
+}

@@ -14,7 +14,7 @@ enum Database {
     static let claims = "claims"
     static let leases = "leases"
     static let owners = "owners"
-    /// Named tables for the layers above (DHT items, node state).
+    /// Prefix of the named tables of the layers above (DHT items, node state).
     static let tablePrefix = "table:"
     static let all = [fragments, claims, leases, owners]
 }
