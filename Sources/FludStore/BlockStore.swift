@@ -172,10 +172,9 @@ public final class BlockStore: Sendable {
         if usage.quota > 0, usage.bytes + bytes.count > usage.quota {
             throw StoreError.quotaExceeded(used: usage.bytes, requested: bytes.count, quota: usage.quota)
         }
-        let keyBytes = key.bytes
-        let isNew = try keyBytes.withUnsafeBytes { try transaction.get($0, in: fragments) } == nil
+        let isNew = try key.withUnsafeBytes { try transaction.get($0, in: fragments) } == nil
         if isNew {
-            try keyBytes.withUnsafeBytes { keyBuffer in
+            try key.withUnsafeBytes { keyBuffer in
                 let record = try transaction.reserve(keyBuffer, size: fragmentHeaderSize + bytes.count, in: fragments)
                 record.storeBytes(of: checksum.littleEndian, toByteOffset: 0, as: UInt32.self)
                 record.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)
@@ -228,11 +227,11 @@ public final class BlockStore: Sendable {
     }
 
     func usage(of owner: OwnerID, in transaction: LMDBTransaction) throws -> OwnerUsage {
-        try owner.bytes.withUnsafeBytes { try transaction.get($0, in: owners) }.flatMap(OwnerUsage.init) ?? OwnerUsage()
+        try owner.value.withUnsafeBytes { try transaction.get($0, in: owners) }.flatMap(OwnerUsage.init) ?? OwnerUsage()
     }
 
     private func write(_ usage: OwnerUsage, for owner: OwnerID, in transaction: LMDBTransaction) throws {
-        try putRecord(usage.encoded, at: owner.bytes, in: owners, transaction)
+        try owner.value.withUnsafeBytes { key in try usage.encoded.withUnsafeBytes { try transaction.put(key, $0, in: owners) } }
     }
 
     // MARK: Reading

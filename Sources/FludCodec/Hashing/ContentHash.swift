@@ -53,9 +53,7 @@ public struct ContentHash: Hashable, Sendable, CustomStringConvertible {
 
     /// The 32 bytes, most significant first (the digest's own order).
     public var bytes: [UInt8] {
-        [words.0, words.1, words.2, words.3].flatMap { word in
-            stride(from: 56, through: 0, by: -8).map { UInt8(truncatingIfNeeded: word >> UInt64($0)) }
-        }
+        withUnsafeBytes { Array($0) }
     }
 
     /// Runs `body` on the 32 bytes without allocating (for lookups on hot paths).

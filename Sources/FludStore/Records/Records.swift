@@ -37,7 +37,7 @@ struct ClaimRecord: Equatable {
         storedAt = bytes.loadLittleEndian(at: 8)
     }
 
-    var encoded: [UInt8] { littleEndianBytes(leaseExpiry) + littleEndianBytes(storedAt) }
+    var encoded: [UInt8] { packedLittleEndian([leaseExpiry, storedAt]) }
 }
 
 /// What one owner stores here.
@@ -56,25 +56,41 @@ public struct OwnerUsage: Equatable, Sendable {
 
     init?(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 40 else { return nil }
-        let fields = (0..<5).map { Int(truncatingIfNeeded: bytes.loadLittleEndian(at: $0 * 8) as UInt64) }
-        (self.bytes, fragments, quota, puts, deletes) = (fields[0], fields[1], fields[2], fields[3], fields[4])
+        func field(_ index: Int) -> Int { Int(truncatingIfNeeded: bytes.loadLittleEndian(at: index * 8) as UInt64) }
+        (self.bytes, fragments, quota, puts, deletes) = (field(0), field(1), field(2), field(3), field(4))
     }
 
     var encoded: [UInt8] {
-        [bytes, fragments, quota, puts, deletes].flatMap { littleEndianBytes(UInt64($0)) }
+        packedLittleEndian([bytes, fragments, quota, puts, deletes].map { UInt64(truncatingIfNeeded: $0) })
     }
 }
 
 func claimKey(_ key: ContentHash, _ owner: OwnerID) -> [UInt8] {
-    key.bytes + owner.bytes
+    [UInt8](unsafeUninitializedCapacity: 64) { buffer, count in
+        key.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
+        owner.value.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[32...]).copyMemory(from: $0) }
+        count = 64
+    }
 }
 
 func leaseKey(_ expiry: UInt64, _ key: ContentHash, _ owner: OwnerID) -> [UInt8] {
-    withUnsafeBytes(of: expiry.bigEndian, Array.init) + key.bytes + owner.bytes
+    [UInt8](unsafeUninitializedCapacity: 72) { buffer, count in
+        let raw = UnsafeMutableRawBufferPointer(buffer)
+        raw.storeBytes(of: expiry.bigEndian, as: UInt64.self)
+        key.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: raw[8...]).copyMemory(from: $0) }
+        owner.value.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: raw[40...]).copyMemory(from: $0) }
+        count = 72
+    }
 }
 
-func littleEndianBytes<Integer: FixedWidthInteger>(_ value: Integer) -> [UInt8] {
-    withUnsafeBytes(of: value.littleEndian, Array.init)
+/// 64-bit fields, little-endian, back to back, in one allocation.
+func packedLittleEndian(_ fields: [UInt64]) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: fields.count * 8) { buffer, count in
+        for (index, field) in fields.enumerated() {
+            UnsafeMutableRawBufferPointer(buffer).storeBytes(of: field.littleEndian, toByteOffset: index * 8, as: UInt64.self)
+        }
+        count = fields.count * 8
+    }
 }
 
 extension UnsafeRawBufferPointer {
