@@ -35,7 +35,10 @@ let package = Package(
             name: "FludStore",
             dependencies: ["FludCodec", "CLMDB"]
         ),
-        .target(name: "FludDHT"),
+        .target(
+            name: "FludDHT",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         .executableTarget(
             name: "flud",
             dependencies: [

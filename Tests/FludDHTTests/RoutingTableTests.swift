@@ -102,3 +102,26 @@ struct RoutingTableTests {
         #expect(targets.count == table.buckets.count)
     }
 }
+
+struct TokenIssuerTests {
+    @Test func tokensAreBoundToTheAddressAndExpireAfterTwoRotations() {
+        var issuer = TokenIssuer(now: 0)
+        let home: [UInt8] = [127, 0, 0, 1], other: [UInt8] = [127, 0, 0, 2]
+        let token = issuer.token(for: home, now: 10)
+        #expect(token.count == 8)
+        let sameAddress = issuer.isValid(token, for: home, now: 20)
+        let otherAddress = issuer.isValid(token, for: other, now: 20)
+        let junk = issuer.isValid([1, 2, 3], for: home, now: 30)
+        let afterOneRotation = issuer.isValid(token, for: home, now: TokenIssuer.rotationSeconds + 1)
+        let afterTwoRotations = issuer.isValid(token, for: home, now: 2 * TokenIssuer.rotationSeconds + 1)
+        #expect(sameAddress)
+        #expect(!otherAddress, "a token only works for the address it was given to")
+        #expect(!junk)
+        #expect(afterOneRotation, "still valid after one rotation")
+        #expect(!afterTwoRotations, "gone after two")
+        var idle = TokenIssuer(now: 0)
+        let early = idle.token(for: home, now: 0)
+        let afterAnHour = idle.isValid(early, for: home, now: 3600)
+        #expect(!afterAnHour, "a long pause voids every earlier token")
+    }
+}
