@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // System C libraries: one module each, found through pkg-config.
@@ -37,7 +38,11 @@ let package = Package(
         ),
         .target(
             name: "FludDHT",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "flud",
@@ -66,7 +71,11 @@ let package = Package(
         ),
         .testTarget(
             name: "FludDHTTests",
-            dependencies: ["FludDHT", "FludTestSupport"]
+            dependencies: [
+                "FludDHT", "FludTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "FludCLITests",

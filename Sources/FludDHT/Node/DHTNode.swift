@@ -1,0 +1,134 @@
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A DHT node on a UDP port: answers BEP 5 queries from other nodes and runs
+/// queries and iterative lookups of its own.
+///
+/// The protocol engine is a SwiftNIO channel handler on one event loop; this
+/// type is the async API in front of it.
+public final class DHTNode: Sendable {
+    /// Sent as `v` in our messages: "FL" and a version.
+    static let clientVersion = Array("FL01".utf8)
+    /// Decoder limits for datagrams: a KRPC message fits in one UDP packet.
+    static let packetDecoder: BencodeDecoder = {
+        var decoder = BencodeDecoder()
+        decoder.maximumLength = 1500
+        decoder.maximumDepth = 8
+        decoder.maximumValues = 512
+        return decoder
+    }()
+
+    public let id: NodeID
+    /// The UDP port the node listens on.
+    public let port: Int
+    private let channel: Channel
+    private let handler: NIOLoopBound<KRPCHandler>
+    /// How long a single query waits for its answer.
+    public let queryTimeout: TimeAmount
+
+    /// Binds a node to `host:port` (port 0 picks a free one).
+    public static func start(id: NodeID = .random(), host: String = "127.0.0.1", port: Int = 0,
+                             queryTimeout: TimeAmount = .seconds(2),
+                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DHTNode {
+        let channel = try await DatagramBootstrap(group: group.next())
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = KRPCHandler(ownID: id, eventLoop: channel.eventLoop, clock: { monotonicNow() })
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: host, port: port).get()
+        let bound = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: KRPCHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        return DHTNode(id: id, port: channel.localAddress?.port ?? port, channel: channel, handler: bound, queryTimeout: queryTimeout)
+    }
+
+    private init(id: NodeID, port: Int, channel: Channel, handler: NIOLoopBound<KRPCHandler>, queryTimeout: TimeAmount) {
+        self.id = id
+        self.port = port
+        self.channel = channel
+        self.handler = handler
+        self.queryTimeout = queryTimeout
+    }
+
+    /// Closes the socket; pending queries fail with ``DHTError/closed``.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    /// Pings `address` and returns the ID it answered with.
+    public func ping(_ address: SocketAddress) async throws -> NodeID {
+        try await query("ping", [:], to: address).responder
+    }
+
+    /// Asks `address` for the nodes it knows closest to `target`.
+    public func findNode(_ target: NodeID, at address: SocketAddress) async throws -> [NodeContact] {
+        let answer = try await query("find_node", ["target": .bytes(target.bytes)], to: address)
+        guard let nodes = answer.values["nodes"]?.bytesValue, let contacts = NodeContact.decodeCompact(nodes) else {
+            throw DHTError.malformedResponse("'nodes' is missing or not a multiple of 26 bytes")
+        }
+        return contacts
+    }
+
+    /// Pings each bootstrap address (filling the routing table with those that
+    /// answer), then looks up our own ID to meet our neighbours. Returns the
+    /// number of contacts in the routing table.
+    @discardableResult
+    public func bootstrap(from addresses: [SocketAddress]) async -> Int {
+        await withTaskGroup(of: Void.self) { group in
+            for address in addresses { group.addTask { _ = try? await self.ping(address) } }
+        }
+        _ = await lookup(id)
+        return await routingTableSize()
+    }
+
+    /// The contacts in our routing table.
+    public func routingTableSize() async -> Int {
+        (try? await onLoop { $0.routingTable.count }) ?? 0
+    }
+
+    /// The `count` closest contacts our routing table holds for `target`.
+    public func closestKnown(to target: NodeID, count: Int = RoutingTable.bucketSize) async -> [NodeContact] {
+        (try? await onLoop { $0.routingTable.closest(to: target, count: count) }) ?? []
+    }
+
+    func query(_ method: String, _ arguments: BencodeDictionary, to address: SocketAddress) async throws -> QueryAnswer {
+        let handler = self.handler
+        let timeout = queryTimeout
+        return try await channel.eventLoop.flatSubmit {
+            handler.value.query(method, arguments: arguments, to: address, timeout: timeout)
+        }.get()
+    }
+
+    private func onLoop<Result: Sendable>(_ body: @escaping @Sendable (KRPCHandler) -> Result) async throws -> Result {
+        let handler = self.handler
+        return try await channel.eventLoop.submit { body(handler.value) }.get()
+    }
+}
+
+extension DHTNode {
+    /// Parses "HOST:PORT" (IPv4 dotted quad or name) into a socket address.
+    public static func address(_ text: String) throws -> SocketAddress {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (1...65535).contains(port) else {
+            throw DHTError.badAddress(text)
+        }
+        do {
+            return try SocketAddress.makeAddressResolvingHost(String(text[..<colon]), port: port)
+        } catch {
+            throw DHTError.badAddress(text)
+        }
+    }
+}
+
+/// Seconds on a monotonic clock.
+func monotonicNow() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}

@@ -1,0 +1,210 @@
+import NIOCore
+
+/// The KRPC protocol engine of one DHT node, as a SwiftNIO channel handler.
+///
+/// All of its state (routing table, pending queries, tokens, announced peers)
+/// lives on the channel's event loop and is touched only there, so it needs no
+/// locks; ``DHTNode`` reaches it through `NIOLoopBound`.
+final class KRPCHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    let ownID: NodeID
+    var routingTable: RoutingTable
+    private var tokens: TokenIssuer
+    /// Peers announced per info-hash (BEP 5 `announce_peer`), bounded.
+    private var peers: [NodeID: [[UInt8]]] = [:]
+    private var pending: [[UInt8]: PendingQuery] = [:]
+    private var nextTransaction: UInt16 = 0
+    private var context: ChannelHandlerContext?
+    private let eventLoop: EventLoop
+    private let clock: @Sendable () -> Double
+
+    static let maximumPeersPerInfoHash = 100
+    static let maximumInfoHashes = 10_000
+
+    struct PendingQuery {
+        let promise: EventLoopPromise<QueryAnswer>
+        let address: SocketAddress
+        let timeout: Scheduled<Void>
+    }
+
+    init(ownID: NodeID, eventLoop: EventLoop, clock: @escaping @Sendable () -> Double) {
+        self.ownID = ownID
+        self.eventLoop = eventLoop
+        self.clock = clock
+        routingTable = RoutingTable(ownID: ownID, now: clock())
+        tokens = TokenIssuer(now: clock())
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        for (_, query) in pending {
+            query.timeout.cancel()
+            query.promise.fail(DHTError.closed)
+        }
+        pending.removeAll()
+    }
+
+    // MARK: Outgoing queries
+
+    /// Sends a query and completes with the response's values (or a KRPC
+    /// error, or a timeout). Must run on the event loop.
+    func query(_ method: String, arguments: BencodeDictionary, to address: SocketAddress,
+               timeout: TimeAmount) -> EventLoopFuture<QueryAnswer> {
+        guard let context else { return eventLoop.makeFailedFuture(DHTError.closed) }
+        var arguments = arguments
+        arguments["id"] = .bytes(ownID.bytes)
+        let transaction = newTransactionID()
+        let promise = context.eventLoop.makePromise(of: QueryAnswer.self)
+        let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            guard let self, let query = self.pending.removeValue(forKey: transaction) else { return }
+            if let id = self.contactID(at: query.address) { self.routingTable.failed(id) }
+            query.promise.fail(DHTError.timeout(address: "\(address)"))
+        }
+        pending[transaction] = PendingQuery(promise: promise, address: address, timeout: timeoutTask)
+        let message = KRPCMessage(transactionID: transaction, body: .query(method: method, arguments: arguments),
+                                  version: DHTNode.clientVersion)
+        send(message, to: address, context: context)
+        return promise.futureResult
+    }
+
+    private func newTransactionID() -> [UInt8] {
+        repeat {
+            nextTransaction &+= 1
+        } while pending[[UInt8(nextTransaction >> 8), UInt8(nextTransaction & 0xFF)]] != nil
+        return [UInt8(nextTransaction >> 8), UInt8(nextTransaction & 0xFF)]
+    }
+
+    private func contactID(at address: SocketAddress) -> NodeID? {
+        guard let (ip, port) = address.ipv4 else { return nil }
+        return routingTable.contacts.first { $0.address == ip && $0.port == port }?.id
+    }
+
+    // MARK: Incoming datagrams
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let bytes = Array(envelope.data.readableBytesView)
+        let message: KRPCMessage
+        do {
+            message = try KRPCMessage(decoding: bytes, decoder: DHTNode.packetDecoder)
+        } catch {
+            // Answer what can be answered (a readable transaction ID); drop the rest.
+            if let transaction = error.transactionID {
+                send(KRPCMessage(transactionID: transaction, body: .error(error.error)), to: envelope.remoteAddress, context: context)
+            }
+            return
+        }
+        switch message.body {
+        case let .query(method, arguments):
+            answer(method, arguments: arguments, transaction: message.transactionID, from: envelope.remoteAddress, context: context)
+        case let .response(values):
+            complete(message.transactionID, from: envelope.remoteAddress, with: .success(values))
+        case let .error(error):
+            complete(message.transactionID, from: envelope.remoteAddress, with: .failure(error))
+        }
+    }
+
+    private func complete(_ transaction: [UInt8], from address: SocketAddress, with result: Result<BencodeDictionary, KRPCError>) {
+        // Only the address we asked may answer: a forged reply from elsewhere is dropped.
+        guard let query = pending[transaction], query.address == address else { return }
+        pending[transaction] = nil
+        query.timeout.cancel()
+        switch result {
+        case let .success(values):
+            guard let id = values["id"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
+                query.promise.fail(DHTError.malformedResponse("the response has no valid 'id'"))
+                return
+            }
+            if let (ip, port) = address.ipv4 {
+                routingTable.heard(from: NodeContact(id: id, address: ip, port: port), now: clock())
+            }
+            query.promise.succeed(QueryAnswer(responder: id, values: values))
+        case let .failure(error):
+            query.promise.fail(DHTError.remote(error))
+        }
+    }
+
+    private func answer(_ method: String, arguments: BencodeDictionary, transaction: [UInt8],
+                        from address: SocketAddress, context: ChannelHandlerContext) {
+        guard let senderID = arguments["id"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
+            send(KRPCMessage(transactionID: transaction, body: .error(.protocolError("'id' must be 20 bytes"))), to: address, context: context)
+            return
+        }
+        let now = clock()
+        guard let (ip, port) = address.ipv4 else { return }
+        routingTable.heard(from: NodeContact(id: senderID, address: ip, port: port), now: now)
+        var values: BencodeDictionary = ["id": .bytes(ownID.bytes)]
+        switch method {
+        case "ping":
+            break
+        case "find_node":
+            guard let target = arguments["target"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
+                return reply(.protocolError("'target' must be 20 bytes"))
+            }
+            values["nodes"] = .bytes(routingTable.closest(to: target).flatMap(\.compact))
+        case "get_peers":
+            guard let infoHash = arguments["info_hash"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
+                return reply(.protocolError("'info_hash' must be 20 bytes"))
+            }
+            values["token"] = .bytes(tokens.token(for: ip, now: now))
+            if let known = peers[infoHash], !known.isEmpty {
+                values["values"] = .list(known.map(BencodeValue.bytes))
+            } else {
+                values["nodes"] = .bytes(routingTable.closest(to: infoHash).flatMap(\.compact))
+            }
+        case "announce_peer":
+            guard let infoHash = arguments["info_hash"]?.bytesValue.flatMap(NodeID.init(bytes:)),
+                  let token = arguments["token"]?.bytesValue else {
+                return reply(.protocolError("announce_peer needs 'info_hash' and 'token'"))
+            }
+            guard tokens.isValid(token, for: ip, now: now) else { return reply(.protocolError("bad token")) }
+            let impliedPort = arguments["implied_port"]?.integerValue == 1
+            guard let announced = impliedPort ? Int64(port) : arguments["port"]?.integerValue, (1...65535).contains(announced) else {
+                return reply(.protocolError("'port' must be 1 to 65535"))
+            }
+            store(peer: ip + [UInt8(announced >> 8), UInt8(announced & 0xFF)], for: infoHash)
+        default:
+            return reply(.methodUnknown(method))
+        }
+        send(KRPCMessage(transactionID: transaction, body: .response(values), version: DHTNode.clientVersion), to: address, context: context)
+
+        func reply(_ error: KRPCError) {
+            send(KRPCMessage(transactionID: transaction, body: .error(error)), to: address, context: context)
+        }
+    }
+
+    private func store(peer: [UInt8], for infoHash: NodeID) {
+        guard peers[infoHash] != nil || peers.count < Self.maximumInfoHashes else { return }
+        var known = peers[infoHash, default: []]
+        known.removeAll { $0 == peer }
+        known.append(peer)
+        if known.count > Self.maximumPeersPerInfoHash { known.removeFirst() }
+        peers[infoHash] = known
+    }
+
+    private func send(_ message: KRPCMessage, to address: SocketAddress, context: ChannelHandlerContext) {
+        let buffer = context.channel.allocator.buffer(bytes: message.encoded)
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: buffer)), promise: nil)
+    }
+}
+
+/// A response to one of our queries.
+struct QueryAnswer: Sendable {
+    let responder: NodeID
+    let values: BencodeDictionary
+}
+
+extension SocketAddress {
+    /// The IPv4 address bytes and port, or nil for other families.
+    var ipv4: ([UInt8], UInt16)? {
+        guard case let .v4(address) = self, let port else { return nil }
+        let raw = address.address.sin_addr.s_addr  // network order in memory
+        return (withUnsafeBytes(of: raw, Array.init), UInt16(port))
+    }
+}
