@@ -49,7 +49,9 @@ let package = Package(
             dependencies: [
                 "FludCodec",
                 "FludStore",
+                "FludDHT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
 
@@ -79,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FludCLITests",
-            dependencies: ["FludCodec", "FludStore", "FludTestSupport"],
+            dependencies: ["FludCodec", "FludStore", "FludDHT", "FludTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],

@@ -9,6 +9,7 @@ struct Flud: AsyncParsableCommand {
             Exit status: 0 on success, 1 when the work failed (unreadable input, \
             too few intact fragments, a full disk), 64 for invalid arguments.
             """,
-        subcommands: [EncodeCommand.self, DecodeCommand.self, StoreCommand.self, BenchCommand.self]
+        subcommands: [EncodeCommand.self, DecodeCommand.self, NodeCommand.self, ClusterCommand.self, DHTCommand.self,
+                      StoreCommand.self, BenchCommand.self]
     )
 }

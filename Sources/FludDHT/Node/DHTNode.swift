@@ -132,3 +132,28 @@ func monotonicNow() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
+
+extension DHTNode {
+    /// Routine upkeep (BEP 5): pings contacts that have gone quiet, so dead ones
+    /// turn bad and make room, and looks up a random ID in every bucket that has
+    /// not changed for 15 minutes. Call it about once a minute.
+    public func maintain() async {
+        let plan: ([NodeContact], [NodeID]) = (try? await onLoop { handler in
+            var generator = SystemRandomNumberGenerator()
+            let now = monotonicNow()
+            return (handler.routingTable.questionable(now: now), handler.routingTable.refreshTargets(now: now, using: &generator))
+        }) ?? ([], [])
+        let (quiet, targets) = plan
+        await withTaskGroup(of: Void.self) { group in
+            for contact in quiet {
+                group.addTask { _ = try? await self.ping(DHTNode.address("\(contact.host):\(contact.port)")) }
+            }
+        }
+        for target in targets { _ = await lookup(target) }
+    }
+
+    /// Every contact in the routing table, for saving across restarts.
+    public func knownContacts() async -> [NodeContact] {
+        (try? await onLoop { $0.routingTable.contacts }) ?? []
+    }
+}

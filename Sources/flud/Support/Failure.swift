@@ -47,12 +47,22 @@ func printError(_ line: String) {
     writeStandardError(line + "\n")
 }
 
+/// Prints a line to standard output at once, unbuffered, for long-running
+/// commands whose output is watched while they run.
+func printNow(_ line: String) {
+    write(line + "\n", to: STDOUT_FILENO)
+}
+
 /// Writes unbuffered to standard error (file descriptor 2).
 func writeStandardError(_ text: String) {
+    write(text, to: STDERR_FILENO)
+}
+
+private func write(_ text: String, to descriptor: Int32) {
     var bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {
-        let written = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        let written = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
         if written < 0, errno == EINTR { continue }
         guard written > 0 else { return }
         offset += written

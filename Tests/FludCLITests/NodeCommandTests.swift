@@ -1,0 +1,73 @@
+import FludDHT
+import FludTestSupport
+import Foundation
+import Testing
+
+/// `flud dht` and `flud node` against real DHT nodes on 127.0.0.1.
+@Suite(.timeLimit(.minutes(2)))
+struct NodeCommandTests {
+    @Test func dhtPingPrintsTheNodeID() async throws {
+        let node = try await DHTNode.start()
+        let run = try Flud.run(["dht", "ping", "127.0.0.1:\(node.port)"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout == node.id.hex + "\n")
+        await node.close()
+    }
+
+    @Test func dhtPingOfNobodyFailsClearly() throws {
+        let run = try Flud.run(["dht", "ping", "--timeout", "0.2", "127.0.0.1:9"])
+        #expect(run.status == 1)
+        #expect(run.stderr == "flud: no answer from 127.0.0.1:9 within 0.2 s\n")
+        #expect(try Flud.run(["dht", "ping", "nonsense"]).status == 64)
+    }
+
+    @Test func findNodePrintsTheClosestNodes() async throws {
+        var nodes: [DHTNode] = []
+        for _ in 0..<12 { nodes.append(try await DHTNode.start()) }
+        let seed = try DHTNode.address("127.0.0.1:\(nodes[0].port)")
+        for node in nodes.dropFirst() { await node.bootstrap(from: [seed]) }
+        let target = NodeID.random()
+        let run = try Flud.run(["dht", "find-node", "--bootstrap", "127.0.0.1:\(nodes[0].port)", target.hex])
+        #expect(run.status == 0, "\(run.stderr)")
+        let printed = run.stdout.split(separator: "\n").map { String($0.prefix(40)) }
+        let truth = nodes.map(\.id).sorted { $0.distance(to: target) < $1.distance(to: target) }.prefix(8).map(\.hex)
+        #expect(printed == Array(truth))
+        for node in nodes { await node.close() }
+    }
+
+    /// A node started with a bootstrap contact saves its routing table on
+    /// SIGTERM and rejoins from it on restart, with no bootstrap given.
+    @Test func nodeStopsOnSIGTERMAndRejoinsFromItsSavedRoutingTable() async throws {
+        let peer = try await DHTNode.start()
+        let scratch = try TemporaryDirectory()
+        let port = 20000 + Int(getpid() % 20000)
+        let first = try await runNode(["node", "--data", scratch.path, "--port", "\(port)", "--bootstrap", "127.0.0.1:\(peer.port)"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("listening on udp 127.0.0.1:\(port), 1 contacts"))
+        let second = try await runNode(["node", "--data", scratch.path, "--port", "\(port)"])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains(", 1 contacts"), "\(second.stdout)")
+        #expect(first.stdout.prefix(50) == second.stdout.prefix(50), "the node keeps its ID across restarts")
+        await peer.close()
+    }
+
+    /// Starts `flud` with `arguments`, waits for its first line, sends SIGTERM.
+    func runNode(_ arguments: [String]) async throws -> FludRun {
+        let process = Process()
+        process.executableURL = Flud.executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        var collected = Data()
+        for _ in 0..<100 where !collected.contains(UInt8(ascii: "\n")) {
+            collected += out.fileHandleForReading.availableData
+        }
+        kill(process.processIdentifier, SIGTERM)
+        collected += out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return FludRun(status: process.terminationStatus, stdout: String(decoding: collected, as: UTF8.self),
+                       stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+}
