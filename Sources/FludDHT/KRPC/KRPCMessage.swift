@@ -78,7 +78,7 @@ public struct KRPCMessage: Equatable, Sendable {
                   let code = list[0].integerValue, let message = list[1].bytesValue else {
                 throw failure("an error needs [code, message] in 'e'")
             }
-            body = .error(KRPCError(code: KRPCError.Code(rawValue: Int(clamping: code)) ?? .generic,
+            body = .error(KRPCError(code: KRPCError.Code(rawValue: Int(clamping: code)),
                                     message: String(decoding: message, as: UTF8.self)))
         default:
             throw failure("message type 'y' must be q, r or e")
@@ -88,11 +88,21 @@ public struct KRPCMessage: Equatable, Sendable {
 
 /// A KRPC error as BEP 5 defines it.
 public struct KRPCError: Error, Equatable, Sendable {
-    public enum Code: Int, Sendable {
-        case generic = 201
-        case server = 202
-        case protocolError = 203
-        case methodUnknown = 204
+    /// An error code: BEP 5's 201–204 and BEP 44's 205–207, 301, 302; other
+    /// values are kept as received.
+    public struct Code: RawRepresentable, Hashable, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+
+        public static let generic = Code(rawValue: 201)
+        public static let server = Code(rawValue: 202)
+        public static let protocolError = Code(rawValue: 203)
+        public static let methodUnknown = Code(rawValue: 204)
+        public static let messageTooBig = Code(rawValue: 205)
+        public static let invalidSignature = Code(rawValue: 206)
+        public static let saltTooBig = Code(rawValue: 207)
+        public static let casMismatch = Code(rawValue: 301)
+        public static let sequenceTooLow = Code(rawValue: 302)
     }
 
     public var code: Code

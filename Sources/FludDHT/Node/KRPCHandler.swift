@@ -14,6 +14,7 @@ final class KRPCHandler: ChannelInboundHandler {
     private var tokens: TokenIssuer
     /// Peers announced per info-hash (BEP 5 `announce_peer`), bounded.
     private var peers: [NodeID: [[UInt8]]] = [:]
+    private var items = ItemStore()
     private var pending: [[UInt8]: PendingQuery] = [:]
     private var nextTransaction: UInt16 = 0
     private var context: ChannelHandlerContext?
@@ -169,6 +170,31 @@ final class KRPCHandler: ChannelInboundHandler {
                 return reply(.protocolError("'port' must be 1 to 65535"))
             }
             store(peer: ip + [UInt8(announced >> 8), UInt8(announced & 0xFF)], for: infoHash)
+        case "get":
+            guard let target = arguments["target"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
+                return reply(.protocolError("'target' must be 20 bytes"))
+            }
+            values["token"] = .bytes(tokens.token(for: ip, now: now))
+            values["nodes"] = .bytes(routingTable.closest(to: target).flatMap(\.compact))
+            if let item = items.item(at: target, now: now) {
+                let newerThanAsked = arguments["seq"]?.integerValue.map { (item.mutable?.sequence ?? 0) > $0 } ?? true
+                if newerThanAsked { values["v"] = item.value }
+                if let mutable = item.mutable {
+                    values["k"] = .bytes(mutable.publicKey)
+                    values["seq"] = .integer(mutable.sequence)
+                    values["sig"] = .bytes(mutable.signature)
+                }
+            }
+        case "put":
+            guard let token = arguments["token"]?.bytesValue, tokens.isValid(token, for: ip, now: now) else {
+                return reply(.protocolError("bad token"))
+            }
+            switch ItemStore.item(fromPut: arguments) {
+            case let .failure(error):
+                return reply(error)
+            case let .success(item):
+                if let error = items.store(item, cas: arguments["cas"]?.integerValue, now: now) { return reply(error) }
+            }
         default:
             return reply(.methodUnknown(method))
         }

@@ -1,0 +1,70 @@
+import FludTestSupport
+import Testing
+@testable import FludDHT
+
+struct StoredItemTests {
+    /// The bytes a mutable item's signature covers, as BEP 44 spells them.
+    @Test func signedBytesFollowBEP44() {
+        let key = SigningKey.generate()
+        let item = StoredItem(value: .string("Hello World!"), signedBy: key, sequence: 1)
+        #expect(item.validate() == nil)
+        #expect(StoredItem.signedBytes(value: .string("Hello World!"), salt: [], sequence: 1)
+            == Array("3:seqi1e1:v12:Hello World!".utf8))
+        #expect(StoredItem.signedBytes(value: .string("Hello World!"), salt: Array("foobar".utf8), sequence: 1)
+            == Array("4:salt6:foobar3:seqi1e1:v12:Hello World!".utf8))
+        #expect(SigningKey(seed: key.seed)?.publicKey == key.publicKey, "the seed is the whole key")
+    }
+
+    @Test func immutableTargetIsSHA1OfTheEncodedValue() {
+        // BEP 44's immutable example: "Hello World!" → e5f96f6f38320f0f33959cb4d3d656452117aadb
+        #expect(StoredItem(immutable: .string("Hello World!")).target.hex == "e5f96f6f38320f0f33959cb4d3d656452117aadb")
+    }
+
+    @Test func forgeriesAreRefused() {
+        let key = SigningKey.generate()
+        var item = StoredItem(value: .string("snapshot root"), signedBy: key, salt: Array("flud".utf8), sequence: 7)
+        #expect(item.validate() == nil)
+        item.value = .string("another root")
+        #expect(item.validate()?.code == .invalidSignature)
+        let big = StoredItem(immutable: .bytes([UInt8](repeating: 1, count: 1001)))
+        #expect(big.validate()?.code == .messageTooBig)
+        let salty = StoredItem(value: .integer(1), signedBy: key, salt: [UInt8](repeating: 2, count: 65), sequence: 1)
+        #expect(salty.validate()?.code == .saltTooBig)
+    }
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct ItemNetworkTests {
+    func network(_ count: Int) async throws -> [DHTNode] {
+        var nodes: [DHTNode] = []
+        for _ in 0..<count { nodes.append(try await DHTNode.start()) }
+        let seed = try DHTNode.address("127.0.0.1:\(nodes[0].port)")
+        for node in nodes.dropFirst() { await node.bootstrap(from: [seed]) }
+        return nodes
+    }
+
+    @Test func itemsPutByOneNodeAreGotByAnother() async throws {
+        let nodes = try await network(16)
+        let immutable = StoredItem(immutable: .string("fragment locations"))
+        #expect(try await nodes[3].put(immutable) >= 1)
+        #expect(await nodes[11].get(immutable.target) == immutable)
+
+        let key = SigningKey.generate()
+        let first = StoredItem(value: .string("root v1"), signedBy: key, salt: Array("backup".utf8), sequence: 1)
+        try await nodes[5].put(first)
+        let second = StoredItem(value: .string("root v2"), signedBy: key, salt: Array("backup".utf8), sequence: 2)
+        try await nodes[6].put(second, cas: 1)
+        #expect(await nodes[9].get(second.target, salt: Array("backup".utf8)) == second)
+
+        await #expect(throws: DHTError.remote(KRPCError(code: .sequenceTooLow, message: "sequence number less than current"))) {
+            try await nodes[7].put(first)
+        }
+        let third = StoredItem(value: .string("root v3"), signedBy: key, salt: Array("backup".utf8), sequence: 3)
+        await #expect(throws: DHTError.remote(KRPCError(code: .casMismatch, message: "CAS mismatch"))) {
+            try await nodes[7].put(third, cas: 1)
+        }
+        #expect(await nodes[2].get(NodeID.random()) == nil)
+        for node in nodes { await node.close() }
+    }
+}
+
