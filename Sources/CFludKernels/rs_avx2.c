@@ -16,20 +16,34 @@
 //     per coefficient: two 16-byte table broadcasts (pure loads, each serving
 //     both 32-byte halves), four vpshufb and four vpxor. Register use: 8
 //     accumulators + 4 nibble vectors + 2 tables + mask + 1 temporary = 16.
-//   - Column blocks: every group sweeps the same block of `block` bytes of all
-//     k inputs (about CFLUD_L1_BUDGET bytes in total) before the next block, so
-//     inputs are read from memory once and then come from L1/L2 for the other
-//     groups (ISA-L instead re-reads the whole inputs for every 6 outputs).
-//   - Large calls (k * len >= CFLUD_PREFETCH_THRESHOLD): the first group
-//     prefetches the next block of every input, and every group prefetches the
-//     next block of its outputs, while it works on the current block.
+//   - Column blocks: every group sweeps the same block of all k inputs before
+//     the next block starts, so inputs are read from memory once and then come
+//     from L1/L2 for the other groups (ISA-L instead re-reads the whole inputs
+//     for every 6 outputs). Block: about 16 KiB of input in all (direct path).
+//   - Pre-split path (3+ groups, k <= 128): the nibbles of a block of every
+//     input are computed once into a 16 KiB stack scratch area and the groups
+//     load them, which takes the shift and the ands (same ALU pipes as the
+//     shuffles and xors) out of the per-group work. Block: 16 KiB / (2 k).
+//   - k = 1: the input's nibbles are computed once per 64-byte step for all rows.
+//   - Large calls (k * len >= 4 MiB): the next block of every input and of
+//     every output is prefetched while the current one is computed.
 //   - Tail: a final 32-byte step, and for len % 32 != 0 one overlapping 32-byte
 //     vector at len - 32 (outputs are overwritten, so recomputing a few bytes is
 //     harmless). Calls with len < 32 use the scalar path, with the same tables.
+//   - All loads and stores are unaligned-safe; no access (prefetches included)
+//     falls outside [in[c], in[c] + len) or [out[r], out[r] + len).
 //
 // No heap allocation, no global state: the function is reentrant and thread-safe.
 
 #include "CFludKernels.h"
+
+bool cfludkernels_gf_matmul_optimized(void) {
+#if defined(__OPTIMIZE__)
+    return true;
+#else
+    return false;
+#endif
+}
 
 // ---------------------------------------------------------------------------
 // Portable scalar path (also used for len < 32).
@@ -57,8 +71,8 @@ void cfludkernels_scalar_gf_matmul(size_t len, int k, int rows, const uint8_t *t
 
 #include <immintrin.h>
 
-// Tuning knobs (the defaults are what perf/kernels/README.md measured).
-// Bytes of input (all k shards together) that one column block covers.
+// Tuning knobs (compile-time; the defaults are what perf/kernels/README.md measured).
+// Direct path: bytes of input (all k shards together) that one column block covers.
 #ifndef CFLUD_L1_BUDGET
 #define CFLUD_L1_BUDGET (16 * 1024)
 #endif
@@ -68,28 +82,28 @@ void cfludkernels_scalar_gf_matmul(size_t len, int k, int rows, const uint8_t *t
 #ifndef CFLUD_BLOCK_MAX
 #define CFLUD_BLOCK_MAX (8 * 1024)
 #endif
-// Software prefetch when k * len is at least this many bytes (data that is
-// unlikely to be in L2/L3 already).
+// Software prefetch (one block ahead) when k * len is at least this many bytes,
+// i.e. when the inputs are unlikely to be in L2/L3 already.
 #ifndef CFLUD_PREFETCH_THRESHOLD
 #define CFLUD_PREFETCH_THRESHOLD ((size_t)4 << 20)
 #endif
-// Prefetch distance in bytes (0: one block).
-#ifndef CFLUD_PF_DIST
-#define CFLUD_PF_DIST 0
+// Pre-split path: stack scratch for the nibbles (2 * k * block bytes are used),
+// used from this many groups on (with 2 groups the saving does not pay for the
+// extra stores and loads).
+#ifndef CFLUD_SCRATCH
+#define CFLUD_SCRATCH ((size_t)16 * 1024)
 #endif
-#ifndef CFLUD_OUT_PREFETCH
-#define CFLUD_OUT_PREFETCH 1
-#endif
-#ifndef CFLUD_IN_HINT
-#define CFLUD_IN_HINT _MM_HINT_T0
-#endif
-#ifndef CFLUD_OUT_HINT
-#define CFLUD_OUT_HINT _MM_HINT_T0
+#ifndef CFLUD_SPLIT_MIN_GROUPS
+#define CFLUD_SPLIT_MIN_GROUPS 3
 #endif
 
 #define CFLUD_GROUP_MAX 4
 #define CFLUD_AVX2 __attribute__((target("avx2")))
 #define CFLUD_INLINE static inline __attribute__((always_inline))
+// The hot functions start on a 64-byte boundary: with the default 16-byte
+// alignment the speed of the short rows = 1 loop varied by 20% with the link
+// position (measured: two identical copies of this file in one binary).
+#define CFLUD_HOT __attribute__((aligned(64)))
 
 CFLUD_INLINE CFLUD_AVX2 __m256i cflud_load(const uint8_t *p) {
     return _mm256_loadu_si256((const __m256i *)(const void *)p);
@@ -144,7 +158,7 @@ CFLUD_INLINE CFLUD_AVX2 __m256i cflud_high(__m256i x, __m256i mask) {
     }
 #define CFLUD_W_STORE(j)                                                                     \
     if (G > j) {                                                                             \
-        if (out_prefetch) _mm_prefetch((const char *)(out[j] + i + out_prefetch), CFLUD_OUT_HINT); \
+        if (out_prefetch) _mm_prefetch((const char *)(out[j] + i + out_prefetch), _MM_HINT_T0); \
         cflud_store(out[j] + i, a##j);                                                       \
         cflud_store(out[j] + i + 32, b##j);                                                  \
     }
@@ -175,7 +189,7 @@ CFLUD_INLINE CFLUD_AVX2 void cflud_group(const int G, size_t begin, size_t end, 
         {
             const uint8_t *p = in[0] + i;
             const __m256i x0 = cflud_load(p), x1 = cflud_load(p + 32);
-            if (in_prefetch) _mm_prefetch((const char *)(p + in_prefetch), CFLUD_IN_HINT);
+            if (in_prefetch) _mm_prefetch((const char *)(p + in_prefetch), _MM_HINT_T0);
             const __m256i lo0 = cflud_low(x0, mask), hi0 = cflud_high(x0, mask);
             const __m256i lo1 = cflud_low(x1, mask), hi1 = cflud_high(x1, mask);
             CFLUD_EACH(CFLUD_W_FIRST)
@@ -184,7 +198,7 @@ CFLUD_INLINE CFLUD_AVX2 void cflud_group(const int G, size_t begin, size_t end, 
             t += 32;
             const uint8_t *p = in[c] + i;
             const __m256i x0 = cflud_load(p), x1 = cflud_load(p + 32);
-            if (in_prefetch) _mm_prefetch((const char *)(p + in_prefetch), CFLUD_IN_HINT);
+            if (in_prefetch) _mm_prefetch((const char *)(p + in_prefetch), _MM_HINT_T0);
             const __m256i lo0 = cflud_low(x0, mask), hi0 = cflud_high(x0, mask);
             const __m256i lo1 = cflud_low(x1, mask), hi1 = cflud_high(x1, mask);
             CFLUD_EACH(CFLUD_W_NEXT)
@@ -212,7 +226,7 @@ typedef void (*cflud_group_fn)(size_t, size_t, int, const uint8_t *, size_t, con
                                uint8_t *const *, size_t, size_t);
 
 #define CFLUD_DEFINE_GROUP(g)                                                                      \
-    static CFLUD_AVX2 void cflud_group_##g(size_t begin, size_t end, int k, const uint8_t *tab,    \
+    static CFLUD_AVX2 CFLUD_HOT void cflud_group_##g(size_t begin, size_t end, int k, const uint8_t *tab,    \
                                            size_t stride, const uint8_t *const *in,                \
                                            uint8_t *const *out, size_t in_prefetch,                \
                                            size_t out_prefetch) {                                  \
@@ -227,12 +241,120 @@ static const cflud_group_fn cflud_groups[CFLUD_GROUP_MAX + 1] = {
     0, cflud_group_1, cflud_group_2, cflud_group_3, cflud_group_4,
 };
 
+// ---------------------------------------------------------------------------
+// Pre-split path, for rows > 2 * CFLUD_GROUP_MAX (3+ groups): the nibbles of
+// a block of every input are computed once into a stack scratch area, so the
+// groups only load them (4 loads per input and 64-byte step) instead of
+// recomputing them (one shift and two ands per 32 bytes, on the same ALU pipes
+// as the shuffles and xors). Scratch layout: for 64-byte step s and input c,
+// 4 vectors (lo0, hi0, lo1, hi1) at index 4 * (s * k + c).
+
+static CFLUD_AVX2 CFLUD_HOT void cflud_split(size_t begin, size_t steps, int k, const uint8_t *const *in, __m256i *nib,
+                                   size_t in_prefetch) {
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    const size_t step_stride = (size_t)4 * (size_t)k;
+    for (int c = 0; c < k; c++) {
+        const uint8_t *p = in[c] + begin;
+        __m256i *q = nib + (size_t)4 * (size_t)c;
+        for (size_t s = 0; s < steps; s++, p += 64, q += step_stride) {
+            const __m256i x0 = cflud_load(p), x1 = cflud_load(p + 32);
+            if (in_prefetch) _mm_prefetch((const char *)(p + in_prefetch), _MM_HINT_T0);
+            _mm256_store_si256(q, cflud_low(x0, mask));
+            _mm256_store_si256(q + 1, cflud_high(x0, mask));
+            _mm256_store_si256(q + 2, cflud_low(x1, mask));
+            _mm256_store_si256(q + 3, cflud_high(x1, mask));
+        }
+    }
+}
+
+// One group of G outputs over `steps` 64-byte steps from byte offset begin,
+// reading the nibbles from the scratch area.
+CFLUD_INLINE CFLUD_AVX2 void cflud_group_split(const int G, size_t begin, size_t steps, int k,
+                                               const uint8_t *tab, size_t stride, const __m256i *nib,
+                                               uint8_t *const *out, size_t out_prefetch) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    __m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    const __m256i *q = nib;
+    for (size_t s = 0; s < steps; s++) {
+        const size_t i = begin + 64 * s;
+        const uint8_t *t = tab;
+        {
+            const __m256i lo0 = _mm256_load_si256(q), hi0 = _mm256_load_si256(q + 1);
+            const __m256i lo1 = _mm256_load_si256(q + 2), hi1 = _mm256_load_si256(q + 3);
+            q += 4;
+            CFLUD_EACH(CFLUD_W_FIRST)
+        }
+        for (int c = 1; c < k; c++) {
+            t += 32;
+            const __m256i lo0 = _mm256_load_si256(q), hi0 = _mm256_load_si256(q + 1);
+            const __m256i lo1 = _mm256_load_si256(q + 2), hi1 = _mm256_load_si256(q + 3);
+            q += 4;
+            CFLUD_EACH(CFLUD_W_NEXT)
+        }
+        CFLUD_EACH(CFLUD_W_STORE)
+    }
+}
+
+typedef void (*cflud_group_split_fn)(size_t, size_t, int, const uint8_t *, size_t, const __m256i *,
+                                     uint8_t *const *, size_t);
+
+#define CFLUD_DEFINE_GROUP_SPLIT(g)                                                                 \
+    static CFLUD_AVX2 CFLUD_HOT void cflud_group_split_##g(size_t begin, size_t steps, int k, const uint8_t *tab, \
+                                                 size_t stride, const __m256i *nib,                 \
+                                                 uint8_t *const *out, size_t out_prefetch) {        \
+        cflud_group_split(g, begin, steps, k, tab, stride, nib, out, out_prefetch);                \
+    }
+CFLUD_DEFINE_GROUP_SPLIT(1)
+CFLUD_DEFINE_GROUP_SPLIT(2)
+CFLUD_DEFINE_GROUP_SPLIT(3)
+CFLUD_DEFINE_GROUP_SPLIT(4)
+
+static const cflud_group_split_fn cflud_groups_split[CFLUD_GROUP_MAX + 1] = {
+    0, cflud_group_split_1, cflud_group_split_2, cflud_group_split_3, cflud_group_split_4,
+};
+
+// ---------------------------------------------------------------------------
+// k = 1 (replication-like codes): out[r] = coef[r] * in. One input, so its
+// nibbles are computed once per 64-byte step and every row only costs two
+// table broadcasts, four shuffles, two xors and two stores; the bytes
+// [begin, end), end - begin a multiple of 32.
+
+static CFLUD_AVX2 CFLUD_HOT void cflud_one_input(size_t begin, size_t end, int rows, const uint8_t *tables,
+                                       const uint8_t *in, uint8_t *const *out) {
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    size_t i = begin;
+    for (; i + 64 <= end; i += 64) {
+        const __m256i x0 = cflud_load(in + i), x1 = cflud_load(in + i + 32);
+        const __m256i lo0 = cflud_low(x0, mask), hi0 = cflud_high(x0, mask);
+        const __m256i lo1 = cflud_low(x1, mask), hi1 = cflud_high(x1, mask);
+        const uint8_t *t = tables;
+        for (int r = 0; r < rows; r++, t += 32) {
+            const __m256i tl = cflud_bcast(t), th = cflud_bcast(t + 16);
+            cflud_store(out[r] + i, cflud_xor(cflud_shuffle(tl, lo0), cflud_shuffle(th, hi0)));
+            cflud_store(out[r] + i + 32, cflud_xor(cflud_shuffle(tl, lo1), cflud_shuffle(th, hi1)));
+        }
+    }
+    if (i < end) {
+        const __m256i x0 = cflud_load(in + i);
+        const __m256i lo0 = cflud_low(x0, mask), hi0 = cflud_high(x0, mask);
+        const uint8_t *t = tables;
+        for (int r = 0; r < rows; r++, t += 32)
+            cflud_store(out[r] + i, cflud_xor(cflud_shuffle(cflud_bcast(t), lo0), cflud_shuffle(cflud_bcast(t + 16), hi0)));
+    }
+}
+
 CFLUD_AVX2
 void cfludkernels_avx2_gf_matmul(size_t len, int k, int rows, const uint8_t *tables,
                                  const uint8_t *const *inputs, uint8_t *const *outputs) {
     if (len == 0 || k <= 0 || rows <= 0) return;
     if (len < 32) {
         cfludkernels_scalar_gf_matmul(len, k, rows, tables, inputs, outputs);
+        return;
+    }
+    if (k == 1) {
+        const size_t body = len & ~(size_t)31;
+        cflud_one_input(0, body, rows, tables, inputs[0], outputs);
+        if (body < len) cflud_one_input(len - 32, len, rows, tables, inputs[0], outputs);
         return;
     }
     const size_t stride = (size_t)32 * (size_t)k;
@@ -243,26 +365,50 @@ void cfludkernels_avx2_gf_matmul(size_t len, int k, int rows, const uint8_t *tab
     const int size = rows / groups;
     const int larger = rows % groups;
 
-    // Column block: about CFLUD_L1_BUDGET bytes of input in all, a multiple of 64.
+    // Pre-split path when there are enough groups and the scratch area holds
+    // at least one 64-byte step of every input (k <= CFLUD_SCRATCH / 128).
+    __m256i scratch[CFLUD_SCRATCH / sizeof(__m256i)];
+    const size_t split_block = (CFLUD_SCRATCH / (2 * (size_t)k)) & ~(size_t)63;
+    const int split = groups >= CFLUD_SPLIT_MIN_GROUPS && split_block >= 64;
+
+    // Column block, a multiple of 64: about CFLUD_L1_BUDGET bytes of input in
+    // all, or what the scratch area holds.
     size_t block = (size_t)CFLUD_L1_BUDGET / (size_t)k;
     if (block < CFLUD_BLOCK_MIN) block = CFLUD_BLOCK_MIN;
     if (block > CFLUD_BLOCK_MAX) block = CFLUD_BLOCK_MAX;
+    if (split) block = split_block < CFLUD_BLOCK_MAX ? split_block : CFLUD_BLOCK_MAX;
     block &= ~(size_t)63;
 
     const size_t body = len & ~(size_t)31; // whole 32-byte vectors
     const int prefetch = (size_t)k * len >= CFLUD_PREFETCH_THRESHOLD;
-    const size_t distance = CFLUD_PF_DIST ? (size_t)CFLUD_PF_DIST : block;
 
     for (size_t begin = 0; begin < body; begin += block) {
         const size_t end = body - begin > block ? begin + block : body;
-        // Prefetch only while the next `distance` bytes are inside the buffers.
-        const size_t ahead = prefetch && end + distance <= body ? distance : 0;
-        int r = 0;
-        for (int g = 0; g < groups; g++) {
-            const int n = size + (g >= groups - larger);
-            cflud_groups[n](begin, end, k, tables + (size_t)r * stride, stride, inputs, outputs + r,
-                            g == 0 ? ahead : 0, CFLUD_OUT_PREFETCH ? ahead : 0);
-            r += n;
+        // Prefetch one block ahead, while that block is inside the buffers.
+        const size_t ahead = prefetch && end + block <= body ? block : 0;
+        size_t direct = begin; // start of what the direct path does
+        if (split) {
+            const size_t steps = (end - begin) / 64;
+            if (steps) {
+                cflud_split(begin, steps, k, inputs, scratch, ahead);
+                int r = 0;
+                for (int g = 0; g < groups; g++) {
+                    const int n = size + (g >= groups - larger);
+                    cflud_groups_split[n](begin, steps, k, tables + (size_t)r * stride, stride, scratch,
+                                          outputs + r, ahead);
+                    r += n;
+                }
+                direct = begin + 64 * steps;
+            }
+        }
+        if (direct < end) {
+            int r = 0;
+            for (int g = 0; g < groups; g++) {
+                const int n = size + (g >= groups - larger);
+                cflud_groups[n](direct, end, k, tables + (size_t)r * stride, stride, inputs, outputs + r,
+                                g == 0 && !split ? ahead : 0, ahead);
+                r += n;
+            }
         }
     }
     if (body < len) {

@@ -71,3 +71,37 @@ struct NodeCommandTests {
                        stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 }
+
+extension NodeCommandTests {
+    @Test func dhtPutThenGetImmutableAndMutableItems() async throws {
+        var nodes: [DHTNode] = []
+        for _ in 0..<10 { nodes.append(try await DHTNode.start()) }
+        let seed = try DHTNode.address("127.0.0.1:\(nodes[0].port)")
+        for node in nodes.dropFirst() { await node.bootstrap(from: [seed]) }
+        let bootstrap = ["--bootstrap", "127.0.0.1:\(nodes[0].port)"]
+
+        let put = try Flud.run(["dht", "put"] + bootstrap + ["--value", "hello flud"])
+        #expect(put.status == 0, "\(put.stderr)")
+        let target = put.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(target.count == 40)
+        let get = try Flud.run(["dht", "get"] + bootstrap + [target])
+        #expect(get.stdout == "hello flud\n", "\(get.stderr)")
+
+        let scratch = try TemporaryDirectory()
+        try String(repeating: "ab", count: 32).write(toFile: scratch.file("key"), atomically: true, encoding: .utf8)
+        let key = SigningKey(seed: [UInt8](repeating: 0xAB, count: 32))!
+        let publicKey = key.publicKey.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        for version in ["v1", "v2"] {
+            let mutable = try Flud.run(["dht", "put"] + bootstrap + ["--value", version, "--key", scratch.file("key"), "--salt", "root"])
+            #expect(mutable.status == 0, "\(mutable.stderr)")
+        }
+        let latest = try Flud.run(["dht", "get", "--json"] + bootstrap + ["--public-key", publicKey, "--salt", "root"])
+        #expect(latest.status == 0, "\(latest.stderr)")
+        #expect(latest.stdout.contains("\"v\":\"v2\"") && latest.stdout.contains("\"seq\":2"))
+
+        let missing = try Flud.run(["dht", "get"] + bootstrap + [String(repeating: "0", count: 40)])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.hasPrefix("flud: no item found at"))
+        for node in nodes { await node.close() }
+    }
+}

@@ -120,3 +120,15 @@ final class RawUDPProbe: ChannelInboundHandler, @unchecked Sendable {
 
     func close() async throws { try await channel.close() }
 }
+
+extension DHTNodeTests {
+    @Test func readOnlyClientsAreAnsweredButNotRemembered() async throws {
+        let node = try await DHTNode.start()
+        let client = try await DHTNode.start(readOnly: true)
+        #expect(try await client.ping(address(node)) == node.id)
+        #expect(await node.routingTableSize() == 0, "BEP 43: a read-only querier stays out of the routing table")
+        #expect(await client.routingTableSize() == 1)
+        await node.close()
+        await client.close()
+    }
+}

@@ -15,11 +15,14 @@ public struct KRPCMessage: Equatable, Sendable {
     public var body: Body
     /// The sender's client version (`v`), if given.
     public var version: [UInt8]?
+    /// BEP 43 `ro`: the sender only asks and must not be added to routing tables.
+    public var readOnly: Bool
 
-    public init(transactionID: [UInt8], body: Body, version: [UInt8]? = nil) {
+    public init(transactionID: [UInt8], body: Body, version: [UInt8]? = nil, readOnly: Bool = false) {
         self.transactionID = transactionID
         self.body = body
         self.version = version
+        self.readOnly = readOnly
     }
 
     /// The message as sent on the wire.
@@ -27,6 +30,7 @@ public struct KRPCMessage: Equatable, Sendable {
         var dictionary = BencodeDictionary()
         dictionary["t"] = .bytes(transactionID)
         if let version { dictionary["v"] = .bytes(version) }
+        if readOnly { dictionary["ro"] = .integer(1) }
         switch body {
         case let .query(method, arguments):
             dictionary["y"] = .string("q")
@@ -63,6 +67,7 @@ public struct KRPCMessage: Equatable, Sendable {
         }
         self.transactionID = transactionID
         version = dictionary["v"]?.bytesValue
+        readOnly = dictionary["ro"]?.integerValue == 1
         switch dictionary["y"]?.bytesValue {
         case Array("q".utf8):
             guard let method = dictionary["q"]?.bytesValue, let name = String(validating: method, as: UTF8.self) else {

@@ -30,14 +30,18 @@ public final class DHTNode: Sendable {
     public let queryTimeout: TimeAmount
 
     /// Binds a node to `host:port` (port 0 picks a free one).
+    ///
+    /// - Parameter readOnly: a client that only asks (BEP 43): other nodes answer
+    ///   it but keep it out of their routing tables, so short-lived tools leave
+    ///   no dead contacts behind.
     public static func start(id: NodeID = .random(), host: String = "127.0.0.1", port: Int = 0,
-                             queryTimeout: TimeAmount = .seconds(2),
+                             readOnly: Bool = false, queryTimeout: TimeAmount = .seconds(2),
                              group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DHTNode {
         let channel = try await DatagramBootstrap(group: group.next())
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = KRPCHandler(ownID: id, eventLoop: channel.eventLoop, clock: { monotonicNow() })
+                    let handler = KRPCHandler(ownID: id, readOnly: readOnly, eventLoop: channel.eventLoop, clock: { monotonicNow() })
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

@@ -10,6 +10,8 @@ final class KRPCHandler: ChannelInboundHandler {
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     let ownID: NodeID
+    /// BEP 43: our queries say `ro`, so others keep us out of their tables.
+    let readOnly: Bool
     var routingTable: RoutingTable
     private var tokens: TokenIssuer
     /// Peers announced per info-hash (BEP 5 `announce_peer`), bounded.
@@ -30,8 +32,9 @@ final class KRPCHandler: ChannelInboundHandler {
         let timeout: Scheduled<Void>
     }
 
-    init(ownID: NodeID, eventLoop: EventLoop, clock: @escaping @Sendable () -> Double) {
+    init(ownID: NodeID, readOnly: Bool, eventLoop: EventLoop, clock: @escaping @Sendable () -> Double) {
         self.ownID = ownID
+        self.readOnly = readOnly
         self.eventLoop = eventLoop
         self.clock = clock
         routingTable = RoutingTable(ownID: ownID, now: clock())
@@ -69,7 +72,7 @@ final class KRPCHandler: ChannelInboundHandler {
         }
         pending[transaction] = PendingQuery(promise: promise, address: address, timeout: timeoutTask)
         let message = KRPCMessage(transactionID: transaction, body: .query(method: method, arguments: arguments),
-                                  version: DHTNode.clientVersion)
+                                  version: DHTNode.clientVersion, readOnly: readOnly)
         send(message, to: address, context: context)
         return promise.futureResult
     }
@@ -103,7 +106,8 @@ final class KRPCHandler: ChannelInboundHandler {
         }
         switch message.body {
         case let .query(method, arguments):
-            answer(method, arguments: arguments, transaction: message.transactionID, from: envelope.remoteAddress, context: context)
+            answer(method, arguments: arguments, transaction: message.transactionID, readOnlySender: message.readOnly,
+                   from: envelope.remoteAddress, context: context)
         case let .response(values):
             complete(message.transactionID, from: envelope.remoteAddress, with: .success(values))
         case let .error(error):
@@ -131,7 +135,7 @@ final class KRPCHandler: ChannelInboundHandler {
         }
     }
 
-    private func answer(_ method: String, arguments: BencodeDictionary, transaction: [UInt8],
+    private func answer(_ method: String, arguments: BencodeDictionary, transaction: [UInt8], readOnlySender: Bool,
                         from address: SocketAddress, context: ChannelHandlerContext) {
         guard let senderID = arguments["id"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
             send(KRPCMessage(transactionID: transaction, body: .error(.protocolError("'id' must be 20 bytes"))), to: address, context: context)
@@ -139,7 +143,7 @@ final class KRPCHandler: ChannelInboundHandler {
         }
         let now = clock()
         guard let (ip, port) = address.ipv4 else { return }
-        routingTable.heard(from: NodeContact(id: senderID, address: ip, port: port), now: now)
+        if !readOnlySender { routingTable.heard(from: NodeContact(id: senderID, address: ip, port: port), now: now) }
         var values: BencodeDictionary = ["id": .bytes(ownID.bytes)]
         switch method {
         case "ping":

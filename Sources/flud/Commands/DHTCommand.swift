@@ -6,7 +6,7 @@ struct DHTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dht",
         abstract: "Talk to any BEP 5 DHT node (flud's or another client's).",
-        subcommands: [DHTPingCommand.self, DHTFindNodeCommand.self]
+        subcommands: [DHTPingCommand.self, DHTFindNodeCommand.self, DHTPutCommand.self, DHTGetCommand.self]
     )
 }
 
@@ -86,10 +86,11 @@ func parseAddress(_ text: String) throws -> SocketAddress {
     }
 }
 
-/// Runs `body` with a DHT node on an ephemeral loopback port, closed afterwards.
+/// Runs `body` with a read-only DHT node (BEP 43) on an ephemeral loopback
+/// port, closed afterwards.
 func withTemporaryNode<Result: Sendable>(queryTimeout: TimeAmount = .seconds(2),
                                          _ body: (DHTNode) async throws -> Result) async throws -> Result {
-    let node = try await DHTNode.start(queryTimeout: queryTimeout)
+    let node = try await DHTNode.start(readOnly: true, queryTimeout: queryTimeout)
     do {
         let result = try await body(node)
         await node.close()
