@@ -56,15 +56,35 @@ struct ItemNetworkTests {
         try await nodes[6].put(second, cas: 1)
         #expect(await nodes[9].get(second.target, salt: Array("backup".utf8)) == second)
 
-        await #expect(throws: DHTError.remote(KRPCError(code: .sequenceTooLow, message: "sequence number less than current"))) {
-            try await nodes[7].put(first)
-        }
-        let third = StoredItem(value: .string("root v3"), signedBy: key, salt: Array("backup".utf8), sequence: 3)
-        await #expect(throws: DHTError.remote(KRPCError(code: .casMismatch, message: "CAS mismatch"))) {
-            try await nodes[7].put(third, cas: 1)
-        }
         #expect(await nodes[2].get(NodeID.random()) == nil)
         for node in nodes { await node.close() }
+    }
+
+    /// One node's answers to puts of older or conflicting versions (BEP 44 302, 301).
+    @Test func aNodeRefusesOlderVersionsAndFailedCAS() async throws {
+        let holder = try await DHTNode.start()
+        let client = try await DHTNode.start()
+        let address = try DHTNode.address("127.0.0.1:\(holder.port)")
+        let key = SigningKey.generate()
+        func put(_ sequence: Int64, _ value: String, cas: Int64? = nil) async throws {
+            let item = StoredItem(value: .string(value), signedBy: key, sequence: sequence)
+            let token = try #require(try await client.query("get", ["target": .bytes(item.target.bytes)], to: address).values["token"])
+            var arguments: BencodeDictionary = ["v": item.value, "k": .bytes(key.publicKey), "seq": .integer(sequence),
+                                                "sig": .bytes(item.mutable!.signature), "token": token]
+            if let cas { arguments["cas"] = .integer(cas) }
+            _ = try await client.query("put", arguments, to: address)
+        }
+        try await put(2, "v2")
+        await #expect(throws: DHTError.remote(KRPCError(code: .sequenceTooLow, message: "sequence number less than current"))) {
+            try await put(1, "v1")
+        }
+        await #expect(throws: DHTError.remote(KRPCError(code: .casMismatch, message: "CAS mismatch"))) {
+            try await put(3, "v3", cas: 1)
+        }
+        try await put(3, "v3", cas: 2)
+        try await put(3, "v3")  // the same version again is a refresh
+        await holder.close()
+        await client.close()
     }
 }
 

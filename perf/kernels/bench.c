@@ -115,7 +115,7 @@ static void print_row(const char *op, int k, int m, int rows, long bytes, size_t
     if (bytes % (1L << 20) == 0) snprintf(size, sizeof size, "%ld MiB", bytes >> 20);
     else snprintf(size, sizeof size, "%ld B", bytes);
     double isal = gb / s[0], mine = gb / s[1];
-    printf("| %-6s | %2d+%-2d | %4d | %-8s | %8zu | %8.2f | %8.2f | %5.2fx |\n", op, k, m, rows, size, len, isal,
+    printf("| %-6s | %2d+%-2d | %4d | %-6s | %8zu | %10.2f | %11.2f | %5.2fx |\n", op, k, m, rows, size, len, isal,
            mine, mine / isal);
     fflush(stdout);
 }
@@ -210,8 +210,8 @@ int main(int argc, char **argv) {
     if (samples < 7 || samples > MAX_SAMPLES) die("--samples must be between 7 and 15");
     if (!cfludkernels_cpu_has_avx2()) die("this CPU has no AVX2");
 
-    printf("| op     | code  | rows | size     | shard B  | ISA-L GB/s | kernel GB/s | ratio |\n");
-    printf("|--------|-------|------|----------|----------|-------|-------|--------|\n");
+    printf("| op     | code  | rows | data   | shard B  | ISA-L GB/s | kernel GB/s | ratio  |\n");
+    printf("|--------|-------|------|--------|----------|------------|-------------|--------|\n");
     const int codes[][2] = {{4, 2}, {10, 4}, {20, 20}};
     const long sizes[] = {1L << 20, 64L << 20};
     for (int c = 0; c < 3; c++) {

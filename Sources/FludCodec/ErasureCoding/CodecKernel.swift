@@ -38,12 +38,13 @@ public enum CodecKernel: String, Sendable, CaseIterable, CustomStringConvertible
     public static let environmentKey = "FLUD_KERNEL"
 
     /// The kernel flud uses: the one named by `FLUD_KERNEL` if set and supported,
-    /// else the fastest one this CPU supports.
+    /// else the fastest one this CPU supports. flud's own kernels are only fast
+    /// when their C is optimised, so an unoptimised (debug) build prefers ISA-L.
     public static let `default`: CodecKernel = {
         if let name = getenvString(environmentKey), let forced = CodecKernel(rawValue: name), forced.isSupported {
             return forced
         }
-        return supported[0]
+        return supported.first { $0 == .isal || cfludkernels_gf_matmul_optimized() } ?? .isal
     }()
 }
 

@@ -57,8 +57,11 @@ struct DHTPutCommand: AsyncParsableCommand {
                 return (item, try await node.put(item))
             }
             if json {
-                print(JSONLine().field("target", item.target.hex).field("seq", Int(item.mutable?.sequence ?? 0))
-                    .field("nodes", stored).text)
+                var line = JSONLine().field("target", item.target.hex)
+                if let mutable = item.mutable {
+                    line = line.field("public_key", mutable.publicKey.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
+                }
+                print(line.field("seq", Int(item.mutable?.sequence ?? 0)).field("nodes", stored).text)
             } else {
                 print(item.target.hex)
             }
