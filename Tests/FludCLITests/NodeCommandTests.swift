@@ -105,3 +105,19 @@ extension NodeCommandTests {
         for node in nodes { await node.close() }
     }
 }
+
+extension NodeCommandTests {
+    @Test func benchDHTPrintsEveryPhaseAsJSON() throws {
+        let run = try Flud.run(["bench", "dht", "--nodes", "12", "--keys", "5", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let phases = try run.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(phases.map { $0["phase"] as? String } == ["put", "get", "get_concurrent", "get_after_kill", "get_after_kill_second_pass"])
+        for phase in phases {
+            #expect(phase["n"] as? Int == 5)
+            for field in ["success", "p50_ms", "p99_ms", "ops_per_s", "msgs_per_lookup"] { #expect(phase[field] is Double, "\(field)") }
+        }
+        #expect(phases.first?["success"] as? Double == 1.0)
+    }
+}

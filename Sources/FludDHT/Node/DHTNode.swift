@@ -109,7 +109,7 @@ public final class DHTNode: Sendable {
         }.get()
     }
 
-    private func onLoop<Result: Sendable>(_ body: @escaping @Sendable (KRPCHandler) -> Result) async throws -> Result {
+    func onLoop<Result: Sendable>(_ body: @escaping @Sendable (KRPCHandler) -> Result) async throws -> Result {
         let handler = self.handler
         return try await channel.eventLoop.submit { body(handler.value) }.get()
     }
@@ -159,5 +159,12 @@ extension DHTNode {
     /// Every contact in the routing table, for saving across restarts.
     public func knownContacts() async -> [NodeContact] {
         (try? await onLoop { $0.routingTable.contacts }) ?? []
+    }
+}
+
+extension DHTNode {
+    /// Queries this node has sent since it started.
+    public func queriesSent() async -> Int {
+        (try? await onLoop { $0.queriesSent }) ?? 0
     }
 }

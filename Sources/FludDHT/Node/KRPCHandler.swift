@@ -18,6 +18,13 @@ final class KRPCHandler: ChannelInboundHandler {
     private var peers: [NodeID: [[UInt8]]] = [:]
     private var items = ItemStore()
     private var pending: [[UInt8]: PendingQuery] = [:]
+    /// Smoothed round-trip times (seconds) per address and over all answers,
+    /// so a silent node is given up on after a few of its usual round trips
+    /// rather than after a fixed long timeout.
+    private var roundTrips: [SocketAddress: Double] = [:]
+    private var overallRoundTrip: Double?
+    /// Queries sent, for `flud bench dht`'s messages per lookup.
+    private(set) var queriesSent = 0
     private var nextTransaction: UInt16 = 0
     private var context: ChannelHandlerContext?
     private let eventLoop: EventLoop
@@ -30,6 +37,21 @@ final class KRPCHandler: ChannelInboundHandler {
         let promise: EventLoopPromise<QueryAnswer>
         let address: SocketAddress
         let timeout: Scheduled<Void>
+        let sentAt: Double
+    }
+
+    /// Four smoothed round trips of this address (or of all answers so far),
+    /// at least 20 ms and at most `ceiling`.
+    private func adaptiveTimeout(for address: SocketAddress, ceiling: TimeAmount) -> TimeAmount {
+        guard let roundTrip = roundTrips[address] ?? overallRoundTrip else { return ceiling }
+        let seconds = max(0.02, 4 * roundTrip)
+        return min(ceiling, .nanoseconds(Int64(seconds * 1e9)))
+    }
+
+    private func noteRoundTrip(_ seconds: Double, from address: SocketAddress) {
+        roundTrips[address] = roundTrips[address].map { 0.875 * $0 + 0.125 * seconds } ?? seconds
+        overallRoundTrip = overallRoundTrip.map { 0.875 * $0 + 0.125 * seconds } ?? seconds
+        if roundTrips.count > 10_000 { roundTrips.removeAll(keepingCapacity: true) }
     }
 
     init(ownID: NodeID, readOnly: Bool, eventLoop: EventLoop, clock: @escaping @Sendable () -> Double) {
@@ -65,12 +87,13 @@ final class KRPCHandler: ChannelInboundHandler {
         arguments["id"] = .bytes(ownID.bytes)
         let transaction = newTransactionID()
         let promise = context.eventLoop.makePromise(of: QueryAnswer.self)
-        let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+        let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: adaptiveTimeout(for: address, ceiling: timeout)) { [weak self] in
             guard let self, let query = self.pending.removeValue(forKey: transaction) else { return }
             if let id = self.contactID(at: query.address) { self.routingTable.failed(id) }
             query.promise.fail(DHTError.timeout(address: "\(address)"))
         }
-        pending[transaction] = PendingQuery(promise: promise, address: address, timeout: timeoutTask)
+        pending[transaction] = PendingQuery(promise: promise, address: address, timeout: timeoutTask, sentAt: clock())
+        queriesSent += 1
         let message = KRPCMessage(transactionID: transaction, body: .query(method: method, arguments: arguments),
                                   version: DHTNode.clientVersion, readOnly: readOnly)
         send(message, to: address, context: context)
@@ -120,6 +143,7 @@ final class KRPCHandler: ChannelInboundHandler {
         guard let query = pending[transaction], query.address == address else { return }
         pending[transaction] = nil
         query.timeout.cancel()
+        noteRoundTrip(clock() - query.sentAt, from: address)
         switch result {
         case let .success(values):
             guard let id = values["id"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {

@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure flud's throughput on this machine.",
-        subcommands: [CodecBenchCommand.self, StoreBenchCommand.self]
+        subcommands: [CodecBenchCommand.self, StoreBenchCommand.self, DHTBenchCommand.self]
     )
 }
 
@@ -200,6 +200,50 @@ struct StoreBenchCommand: AsyncParsableCommand {
             print(result.operation.padded(5) + formatBytes(result.valueBytes).padded(10)
                   + String(result.batched).padded(9) + String(result.durable).padded(10)
                   + String(Int(result.operationsPerSecond)).padded(13) + String(format2: result.megabytesPerSecond))
+        }
+    }
+}
+
+struct DHTBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dht",
+        abstract: "DHT put/get latency and throughput on a local network, healthy and after 30 % of nodes die.",
+        discussion: """
+            Starts --nodes DHT nodes in this process on 127.0.0.1, puts and gets \
+            --keys immutable items one at a time and at concurrency 32, then closes \
+            30 % of the nodes without a goodbye and gets every item twice more. \
+            msgs/lookup counts queries sent by all nodes per operation.
+            """
+    )
+
+    @Option(help: "Nodes in the local network.")
+    var nodes: Int = 200
+
+    @Option(help: "Items to put and get.")
+    var keys: Int = 500
+
+    @Flag(help: "Print one JSON object per phase instead of a table.")
+    var json = false
+
+    func run() async throws {
+        try await reportingFailures {
+            guard (4...2000).contains(nodes) else { throw Failure.usage("--nodes must be 4 to 2000") }
+            guard (1...100_000).contains(keys) else { throw Failure.usage("--keys must be 1 to 100000") }
+            if !json { print("phase                        n   success  p50 ms   p99 ms   ops/s     msgs/lookup") }
+            let json = self.json
+            try await DHTBenchmark(nodes: nodes, keys: keys) { phase in
+                if json {
+                    print(JSONLine().field("phase", phase.name).field("n", phase.count)
+                        .field("success", (phase.success * 1000).rounded() / 1000)
+                        .field("p50_ms", (phase.p50 * 100).rounded() / 100).field("p99_ms", (phase.p99 * 100).rounded() / 100)
+                        .field("ops_per_s", phase.operationsPerSecond.rounded())
+                        .field("msgs_per_lookup", (phase.messagesPerLookup * 10).rounded() / 10).text)
+                } else {
+                    print(phase.name.padded(27) + String(phase.count).padded(6) + String(format2: phase.success).padded(9)
+                          + String(format2: phase.p50).padded(9) + String(format2: phase.p99).padded(9)
+                          + String(Int(phase.operationsPerSecond)).padded(10) + String(format2: phase.messagesPerLookup))
+                }
+            }.run()
         }
     }
 }

@@ -1,0 +1,98 @@
+import FludDHT
+import NIOCore
+
+/// A local DHT of `nodes` nodes in this process on 127.0.0.1: puts and gets of
+/// `keys` immutable items, gets at concurrency 32, then 30 % of the nodes die
+/// without a goodbye (their sockets close) and the gets run twice more.
+struct DHTBenchmark {
+    struct Phase {
+        let name: String
+        let count: Int
+        let success: Double
+        let p50: Double
+        let p99: Double
+        let operationsPerSecond: Double
+        let messagesPerLookup: Double
+    }
+
+    let nodes: Int
+    let keys: Int
+    let report: (Phase) -> Void
+
+    func run() async throws {
+        var started: [DHTNode] = []
+        for _ in 0..<nodes { started.append(try await DHTNode.start(queryTimeout: .seconds(1))) }
+        let network = started
+        let seed = try DHTNode.address("127.0.0.1:\(network[0].port)")
+        for node in network.dropFirst() { await node.bootstrap(from: [seed]) }
+
+        let items = (0..<keys).map { StoredItem(immutable: .string("flud bench dht item \($0)")) }
+        var random = SystemRandomNumberGenerator()
+        let origins = items.map { _ in Int.random(in: 0..<nodes, using: &random) }
+
+        report(try await measure("put", network, count: keys, concurrency: 1) { index in
+            (try? await network[origins[index]].put(items[index])) != nil
+        })
+        let readers = items.map { _ in Int.random(in: 0..<nodes, using: &random) }
+        report(try await measure("get", network, count: keys, concurrency: 1) { index in
+            await network[readers[index]].get(items[index].target) == items[index]
+        })
+        report(try await measure("get_concurrent", network, count: keys, concurrency: 32) { index in
+            await network[readers[index]].get(items[index].target) == items[index]
+        })
+
+        // 30 % die without a goodbye: sockets closed, no messages sent.
+        let dead = Set((1..<nodes).shuffled(using: &random).prefix(nodes * 3 / 10))
+        for index in dead { await network[index].close() }
+        let survivors = (0..<nodes).filter { !dead.contains($0) }
+        let survivingReaders = items.map { _ in survivors.randomElement(using: &random)! }
+        for name in ["get_after_kill", "get_after_kill_second_pass"] {
+            report(try await measure(name, survivors.map { network[$0] }, count: keys, concurrency: 1) { index in
+                await network[survivingReaders[index]].get(items[index].target) == items[index]
+            })
+        }
+        for index in survivors { await network[index].close() }
+    }
+
+    /// Runs `operation` for 0..<count, `concurrency` at a time, and summarises.
+    private func measure(_ name: String, _ network: [DHTNode], count: Int, concurrency: Int,
+                         _ operation: @escaping @Sendable (Int) async -> Bool) async throws -> Phase {
+        let messagesBefore = await totalQueries(network)
+        let start = monotonicSeconds()
+        let outcomes = await withTaskGroup(of: (Bool, Double).self) { group in
+            var next = 0
+            var results: [(Bool, Double)] = []
+            func submit() {
+                guard next < count else { return }
+                let index = next
+                next += 1
+                group.addTask {
+                    let begin = monotonicSeconds()
+                    let ok = await operation(index)
+                    return (ok, monotonicSeconds() - begin)
+                }
+            }
+            for _ in 0..<concurrency { submit() }
+            while let result = await group.next() {
+                results.append(result)
+                submit()
+            }
+            return results
+        }
+        let elapsed = monotonicSeconds() - start
+        let latencies = outcomes.map(\.1).sorted()
+        let messages = await totalQueries(network) - messagesBefore
+        return Phase(name: name, count: count,
+                     success: Double(outcomes.filter(\.0).count) / Double(max(count, 1)),
+                     p50: latencies[latencies.count / 2] * 1000,
+                     p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000,
+                     operationsPerSecond: Double(count) / elapsed,
+                     messagesPerLookup: Double(messages) / Double(max(count, 1)))
+    }
+
+    private func totalQueries(_ network: [DHTNode]) async -> Int {
+        var total = 0
+        for node in network { total += await node.queriesSent() }
+        return total
+    }
+}
