@@ -13,14 +13,14 @@ let package = Package(
     ],
     targets: [
         // libsodium, only to compare its BLAKE2b with the content hash flud chose.
-        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CBenchSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .executableTarget(
             name: "CodecBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "FludCodec", package: "flud"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                "CSodium",
+                "CBenchSodium",
             ],
             path: "Benchmarks/CodecBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -1,5 +1,5 @@
 import Benchmark
-import CSodium
+import CBenchSodium
 import Crypto
 import FludCodec
 
