@@ -45,8 +45,7 @@ struct DHTFindNodeCommand: AsyncParsableCommand {
         discussion: "Joins the DHT through --bootstrap with a temporary node and prints the closest nodes that answered, nearest first."
     )
 
-    @Option(help: ArgumentHelp("A node to join through (repeatable).", valueName: "host:port"))
-    var bootstrap: [String] = []
+    @OptionGroup var join: JoinOptions
 
     @Flag(help: "Print one JSON object per node.")
     var json = false
@@ -57,14 +56,7 @@ struct DHTFindNodeCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             guard let targetID = NodeID(hex: target) else { throw Failure.usage("the target must be 40 hexadecimal digits") }
-            guard !bootstrap.isEmpty else { throw Failure.usage("give at least one --bootstrap HOST:PORT") }
-            let addresses = try bootstrap.map(parseAddress)
-            let closest = try await withTemporaryNode { local in
-                guard await local.bootstrap(from: addresses) > 0 else {
-                    throw Failure(kind: .runtime, description: "none of the bootstrap nodes answered")
-                }
-                return await local.lookup(targetID)
-            }
+            let closest = try await join.withJoinedNode { await $0.lookup(targetID) }
             for contact in closest {
                 if json {
                     print(JSONLine().field("id", contact.id.hex).field("host", contact.host).field("port", Int(contact.port))
@@ -83,6 +75,24 @@ func parseAddress(_ text: String) throws -> SocketAddress {
         return try DHTNode.address(text)
     } catch {
         throw Failure.usage("'\(text)' is not a HOST:PORT address")
+    }
+}
+
+/// `--bootstrap`, and a temporary node that joins the DHT through it.
+struct JoinOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A node to join through (repeatable).", valueName: "host:port"))
+    var bootstrap: [String] = []
+
+    /// Runs `body` with a read-only node that has joined through `--bootstrap`.
+    func withJoinedNode<Result: Sendable>(_ body: (DHTNode) async throws -> Result) async throws -> Result {
+        guard !bootstrap.isEmpty else { throw Failure.usage("give at least one --bootstrap HOST:PORT") }
+        let addresses = try bootstrap.map(parseAddress)
+        return try await withTemporaryNode { node in
+            guard await node.bootstrap(from: addresses) > 0 else {
+                throw Failure(kind: .runtime, description: "none of the bootstrap nodes answered")
+            }
+            return try await body(node)
+        }
     }
 }
 

@@ -15,8 +15,7 @@ struct DHTPutCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("A node to join through (repeatable).", valueName: "host:port"))
-    var bootstrap: [String] = []
+    @OptionGroup var join: JoinOptions
 
     @Option(help: ArgumentHelp("The value, stored as a bencoded byte string (at most ~990 bytes).", valueName: "string"))
     var value: String
@@ -35,14 +34,9 @@ struct DHTPutCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            guard !bootstrap.isEmpty else { throw Failure.usage("give at least one --bootstrap HOST:PORT") }
             guard key != nil || (seq == nil && salt.isEmpty) else { throw Failure.usage("--salt and --seq need --key") }
-            let addresses = try bootstrap.map(parseAddress)
             let signingKey = try key.map(loadSigningKey)
-            let (item, stored) = try await withTemporaryNode { node in
-                guard await node.bootstrap(from: addresses) > 0 else {
-                    throw Failure(kind: .runtime, description: "none of the bootstrap nodes answered")
-                }
+            let (item, stored) = try await join.withJoinedNode { node in
                 var item = StoredItem(immutable: .string(value))
                 if let signingKey {
                     let salt = Array(self.salt.utf8)
@@ -59,7 +53,7 @@ struct DHTPutCommand: AsyncParsableCommand {
             if json {
                 var line = JSONLine().field("target", item.target.hex)
                 if let mutable = item.mutable {
-                    line = line.field("public_key", mutable.publicKey.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
+                    line = line.field("public_key", hexString(mutable.publicKey))
                 }
                 print(line.field("seq", Int(item.mutable?.sequence ?? 0)).field("nodes", stored).text)
             } else {
@@ -76,8 +70,7 @@ struct DHTGetCommand: AsyncParsableCommand {
         discussion: "Give the target of an immutable item, or --public-key (and --salt) of a mutable one."
     )
 
-    @Option(help: ArgumentHelp("A node to join through (repeatable).", valueName: "host:port"))
-    var bootstrap: [String] = []
+    @OptionGroup var join: JoinOptions
 
     @Option(help: ArgumentHelp("Public key of a mutable item, 64 hex digits.", valueName: "hex"))
     var publicKey: String?
@@ -93,7 +86,6 @@ struct DHTGetCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            guard !bootstrap.isEmpty else { throw Failure.usage("give at least one --bootstrap HOST:PORT") }
             let salt = Array(self.salt.utf8)
             let targetID: NodeID
             switch (target, publicKey) {
@@ -106,13 +98,7 @@ struct DHTGetCommand: AsyncParsableCommand {
             default:
                 throw Failure.usage("give either a target or --public-key")
             }
-            let addresses = try bootstrap.map(parseAddress)
-            let item = try await withTemporaryNode { node in
-                guard await node.bootstrap(from: addresses) > 0 else {
-                    throw Failure(kind: .runtime, description: "none of the bootstrap nodes answered")
-                }
-                return await node.get(targetID, salt: salt)
-            }
+            let item = try await join.withJoinedNode { await $0.get(targetID, salt: salt) }
             guard let item else { throw Failure(kind: .runtime, description: "no item found at \(targetID.hex)") }
             let bytes = item.value.bytesValue ?? item.value.encoded
             if json {
@@ -137,6 +123,10 @@ func loadSigningKey(_ path: String) throws -> SigningKey {
         throw Failure(kind: .runtime, description: "\(path) does not hold a 32-byte Ed25519 seed (raw or 64 hex digits)")
     }
     return key
+}
+
+func hexString(_ bytes: [UInt8]) -> String {
+    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
 }
 
 func hexBytes(_ text: String) -> [UInt8]? {
