@@ -41,10 +41,10 @@ final class KRPCHandler: ChannelInboundHandler {
     }
 
     /// Four smoothed round trips of this address (or of all answers so far),
-    /// at least 20 ms and at most `ceiling`.
+    /// at least 100 ms (loaded loopback hosts stall that long) and at most `ceiling`.
     private func adaptiveTimeout(for address: SocketAddress, ceiling: TimeAmount) -> TimeAmount {
         guard let roundTrip = roundTrips[address] ?? overallRoundTrip else { return ceiling }
-        let seconds = max(0.02, 4 * roundTrip)
+        let seconds = max(0.1, 4 * roundTrip)
         return min(ceiling, .nanoseconds(Int64(seconds * 1e9)))
     }
 
