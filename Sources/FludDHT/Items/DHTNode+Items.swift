@@ -50,9 +50,20 @@ extension DHTNode {
     /// carry a bad signature (mutable) are ignored; of mutable items the one
     /// with the highest sequence number wins. Nil when nobody has it.
     ///
+    /// When none of the k closest nodes found has it (their set can differ from
+    /// the one the put saw), the next k closest this node knows are asked too.
+    ///
     /// - Parameter salt: for mutable items, the salt the target was made with.
     public func get(_ target: NodeID, salt: [UInt8] = []) async -> StoredItem? {
-        let holders = await lookup(target)
+        let closest = await lookup(target)
+        if let item = await ask(closest, for: target, salt: salt) { return item }
+        let asked = Set(closest.map(\.id))
+        let next = await closestKnown(to: target, count: 3 * RoutingTable.bucketSize).filter { !asked.contains($0.id) }
+        return await ask(Array(next.prefix(RoutingTable.bucketSize)), for: target, salt: salt)
+    }
+
+    /// Sends `get` to each holder and returns the best valid answer.
+    private func ask(_ holders: [NodeContact], for target: NodeID, salt: [UInt8]) async -> StoredItem? {
         let answers = await withTaskGroup(of: StoredItem?.self) { group in
             for holder in holders {
                 group.addTask {
