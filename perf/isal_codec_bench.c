@@ -38,45 +38,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CACHE_LINE 64
-#define PAGE 4096
-
-static void die(const char *message) {
-    fprintf(stderr, "isal_codec_bench: %s\n", message);
-    exit(1);
-}
-
-static double monotonic_seconds(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
-static size_t round_up(size_t value, size_t multiple) {
-    return (value + multiple - 1) / multiple * multiple;
-}
-
-/* Same rule as flud's StripeBuffer.shardStride. */
-static size_t shard_stride(size_t capacity) {
-    size_t lines = round_up(capacity, CACHE_LINE);
-    if (lines < PAGE) return lines > CACHE_LINE ? lines : CACHE_LINE;
-    return round_up(capacity, PAGE) + 7 * CACHE_LINE;
-}
-
-/* xorshift64*, seeded like flud's fillPseudoRandom, bytes taken little-endian. */
-static void fill_pseudo_random(unsigned char *buffer, size_t count, uint64_t seed) {
-    uint64_t state = (seed * 0x9E3779B97F4A7C15ULL) | 1;
-    size_t offset = 0;
-    while (offset < count) {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        uint64_t word = state * 0x2545F4914F6CDD1DULL;
-        for (int byte = 0; byte < 8 && offset < count; byte++) {
-            buffer[offset++] = (unsigned char)(word >> (8 * byte));
-        }
-    }
-}
+#include "perf_common.h"
 
 struct call {
     int len, sources, outputs;
@@ -87,11 +49,6 @@ struct call {
 
 static void run_call(const struct call *c) {
     ec_encode_data(c->len, c->sources, c->outputs, c->tables, c->inputs, c->targets);
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* Median seconds per call, with flud's sampling rule. */
@@ -191,13 +148,6 @@ static void bench(int k, int m, long bytes) {
 static void usage(void) {
     fprintf(stderr, "usage: isal_codec_bench [-k K -m M] [--size BYTES]\n");
     exit(2);
-}
-
-static long parse_number(const char *text) {
-    char *end = NULL;
-    long value = strtol(text, &end, 10);
-    if (!end || *end != '\0' || end == text) usage();
-    return value;
 }
 
 int main(int argc, char **argv) {

@@ -32,40 +32,9 @@
 #include <string.h>
 #include <time.h>
 
-#define CACHE_LINE 64
-#define PAGE 4096
+#include "../perf_common.h"
+
 #define MAX_SAMPLES 15
-
-static void die(const char *message) {
-    fprintf(stderr, "bench: %s\n", message);
-    exit(1);
-}
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static size_t round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-
-static size_t shard_stride(size_t len) {
-    size_t lines = round_up(len, CACHE_LINE);
-    if (lines < PAGE) return lines > CACHE_LINE ? lines : CACHE_LINE;
-    return round_up(len, PAGE) + 7 * CACHE_LINE;
-}
-
-static void fill_pseudo_random(uint8_t *buffer, size_t count, uint64_t seed) {
-    uint64_t state = (seed * 0x9E3779B97F4A7C15ULL) | 1;
-    size_t offset = 0;
-    while (offset < count) {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        uint64_t word = state * 0x2545F4914F6CDD1DULL;
-        for (int byte = 0; byte < 8 && offset < count; byte++) buffer[offset++] = (uint8_t)(word >> (8 * byte));
-    }
-}
 
 struct call {
     size_t len;
@@ -80,19 +49,14 @@ static void run(int which, const struct call *c) {
                                      (uint8_t *const *)c->outputs);
 }
 
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median seconds per call of ISA-L (result[0]) and the kernel (result[1]), interleaved. */
 static void measure(const struct call *c, int samples, double result[2]) {
     long calls[2];
     for (int w = 0; w < 2; w++) {
         run(w, c); /* warm-up */
-        double t0 = now_seconds();
+        double t0 = monotonic_seconds();
         run(w, c);
-        double once = now_seconds() - t0;
+        double once = monotonic_seconds() - t0;
         if (once < 1e-7) once = 1e-7;
         calls[w] = (long)(0.02 / once);
         if (calls[w] < 1) calls[w] = 1;
@@ -100,9 +64,9 @@ static void measure(const struct call *c, int samples, double result[2]) {
     double per_call[2][MAX_SAMPLES];
     for (int s = 0; s < samples; s++)
         for (int w = 0; w < 2; w++) {
-            double t0 = now_seconds();
+            double t0 = monotonic_seconds();
             for (long i = 0; i < calls[w]; i++) run(w, c);
-            per_call[w][s] = (now_seconds() - t0) / (double)calls[w];
+            per_call[w][s] = (monotonic_seconds() - t0) / (double)calls[w];
         }
     for (int w = 0; w < 2; w++) {
         qsort(per_call[w], (size_t)samples, sizeof(double), compare_doubles);
@@ -184,13 +148,6 @@ static void bench(int k, int m, long bytes, int samples) {
 static void usage(void) {
     fprintf(stderr, "usage: bench [-k K -m M] [--size BYTES] [--samples 7..15]\n");
     exit(2);
-}
-
-static long parse_number(const char *text) {
-    char *end = NULL;
-    long value = strtol(text, &end, 10);
-    if (!end || *end != '\0' || end == text) usage();
-    return value;
 }
 
 int main(int argc, char **argv) {

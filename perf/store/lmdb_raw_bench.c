@@ -32,16 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../perf_common.h"
+
 #define KEY_BYTES 32
 #define MAP_SIZE ((size_t)1 << 30)
 #define MAX_GROUP_BYTES ((size_t)256 << 20)
 #define GET_BATCH 256
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void fail(const char *what, int rc) {
     fprintf(stderr, "lmdb_raw_bench: %s: %s\n", what, mdb_strerror(rc));
@@ -53,21 +49,6 @@ static void fail(const char *what, int rc) {
         int rc_ = (call);                    \
         if (rc_ != 0) fail(#call, rc_);      \
     } while (0)
-
-/* flud's fillPseudoRandom (xorshift64*), so both programs store the same bytes. */
-static void fill_pseudo_random(uint8_t *buffer, size_t count, uint64_t seed) {
-    uint64_t state = (seed * 0x9E3779B97F4A7C15ull) | 1;
-    size_t offset = 0;
-    while (offset < count) {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        uint64_t word = state * 0x2545F4914F6CDD1Dull;
-        size_t n = count - offset < 8 ? count - offset : 8;
-        memcpy(buffer + offset, &word, n);
-        offset += n;
-    }
-}
 
 /* 32 well-mixed bytes per index (splitmix64), standing in for flud's SHA-256
  * keys: same length, same random insertion order, no hashing cost. */
@@ -113,7 +94,7 @@ static double run_gets(MDB_env *env, MDB_dbi dbi, uint8_t (*keys)[KEY_BYTES], co
     double limit = seconds < 0.5 ? seconds : 0.5;
     uint8_t sink = 0;
     size_t reads = 0;
-    double start = now_seconds();
+    double start = monotonic_seconds();
     do {
         for (size_t first = 0; first < stored; first += batched ? GET_BATCH : 1) {
             size_t end = first + (batched ? GET_BATCH : 1);
@@ -137,8 +118,8 @@ static double run_gets(MDB_env *env, MDB_dbi dbi, uint8_t (*keys)[KEY_BYTES], co
             mdb_txn_abort(txn);
         }
         reads += stored;
-    } while (now_seconds() - start < limit);
-    double rate = (double)reads / (now_seconds() - start);
+    } while (monotonic_seconds() - start < limit);
+    double rate = (double)reads / (monotonic_seconds() - start);
     /* Keep the byte reads observable. */
     __asm__ volatile("" : : "r"(sink));
     return rate;
@@ -198,7 +179,7 @@ static void run_config(const char *dir, size_t size, int batched, int durable, d
 
     /* Puts, capped at `seconds` like flud's. */
     size_t stored = 0;
-    double start = now_seconds();
+    double start = monotonic_seconds();
     if (!batched) {
         while (stored < count) {
             MDB_txn *txn;
@@ -207,7 +188,7 @@ static void run_config(const char *dir, size_t size, int batched, int durable, d
             CHECK(mdb_put(txn, dbi, &key, &value, 0));
             CHECK(mdb_txn_commit(txn));
             stored++;
-            if (now_seconds() - start > seconds) break;
+            if (monotonic_seconds() - start > seconds) break;
         }
     } else {
         int out_of_time = 0;
@@ -217,7 +198,7 @@ static void run_config(const char *dir, size_t size, int batched, int durable, d
             size_t group_bytes = 0, group_count = 0;
             while (stored < count && (group_count == 0 || group_bytes + size <= MAX_GROUP_BYTES) &&
                    (group_ops == 0 || group_count < group_ops)) {
-                if (now_seconds() - start > seconds) { out_of_time = 1; break; }
+                if (monotonic_seconds() - start > seconds) { out_of_time = 1; break; }
                 MDB_val key = {KEY_BYTES, keys[stored]}, value = {size, fragments[stored]};
                 CHECK(mdb_put(txn, dbi, &key, &value, 0));
                 stored++;
@@ -227,7 +208,7 @@ static void run_config(const char *dir, size_t size, int batched, int durable, d
             CHECK(mdb_txn_commit(txn));
         }
     }
-    double put_rate = (double)stored / (now_seconds() - start);
+    double put_rate = (double)stored / (monotonic_seconds() - start);
     print_result("put", size, batched, durable, put_rate);
 
     print_result("get", size, batched, durable,
