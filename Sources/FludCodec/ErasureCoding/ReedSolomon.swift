@@ -19,6 +19,8 @@ public final class ReedSolomon: Sendable {
 
     let encodingMatrix: GaloisMatrix
     private let parityTables: KernelTables
+    /// 0 ..< k + m, built once: reconstruct runs on the hot path.
+    private let allShards: ShardSet
     private let decodePlans = Mutex(DecodePlanCache())
 
     /// - Throws: ``CodecError/invalidCode(dataShards:parityShards:)`` unless
@@ -34,6 +36,7 @@ public final class ReedSolomon: Sendable {
         let shared = EncodingCache.tables(dataShards: dataShards, parityShards: parityShards, kernel: kernel)
         encodingMatrix = shared.matrix
         parityTables = shared.parity
+        allShards = .first(dataShards + parityShards)
     }
 
     /// Computes the m parity shards of `stripe` from its k data shards.
@@ -52,11 +55,11 @@ public final class ReedSolomon: Sendable {
     /// - Throws: ``CodecError/tooFewShards(present:needed:)`` when fewer than k are present.
     public func reconstruct(_ stripe: StripeBuffer, present: ShardSet, wanted: ShardSet? = nil) throws(CodecError) {
         try checkShape(stripe)
-        let sources = present.subtracting(ShardSet(totalShards..<256)).prefix(dataShards)
+        let sources = present.intersection(allShards).prefix(dataShards)
         guard sources.count == dataShards else {
             throw .tooFewShards(present: sources.count, needed: dataShards)
         }
-        let targets = (wanted ?? ShardSet.first(totalShards)).subtracting(present)
+        let targets = (wanted ?? allShards).subtracting(present)
         guard !targets.isEmpty else { return }
         let plan = decodePlan(sources: sources, targets: targets)
         for (slot, index) in plan.sourceIndices.enumerated() {

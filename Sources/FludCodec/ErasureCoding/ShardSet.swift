@@ -51,9 +51,18 @@ public struct ShardSet: Hashable, Sendable, Sequence {
 
     /// Members of `self` that are not in `other`.
     public func subtracting(_ other: ShardSet) -> ShardSet {
+        combined(with: other) { $0 & ~$1 }
+    }
+
+    /// Members of both `self` and `other`.
+    public func intersection(_ other: ShardSet) -> ShardSet {
+        combined(with: other) { $0 & $1 }
+    }
+
+    private func combined(with other: ShardSet, _ operation: (UInt64, UInt64) -> UInt64) -> ShardSet {
         var result = self
-        result.words = (words.0 & ~other.words.0, words.1 & ~other.words.1,
-                        words.2 & ~other.words.2, words.3 & ~other.words.3)
+        result.words = (operation(words.0, other.words.0), operation(words.1, other.words.1),
+                        operation(words.2, other.words.2), operation(words.3, other.words.3))
         return result
     }
 
