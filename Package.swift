@@ -9,11 +9,16 @@ let package = Package(
         .library(name: "FludCodec", targets: ["FludCodec"]),
         .library(name: "FludStore", targets: ["FludStore"]),
         .library(name: "FludDHT", targets: ["FludDHT"]),
+        .library(name: "FludWire", targets: ["FludWire"]),
+        .library(name: "FludNode", targets: ["FludNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System C libraries: one module each, found through pkg-config.
@@ -45,12 +50,39 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .target(
+            name: "FludWire",
+            dependencies: [
+                "FludCodec",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "FludNode",
+            dependencies: [
+                "FludCodec",
+                "FludStore",
+                "FludDHT",
+                "FludWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "flud",
             dependencies: [
                 "FludCodec",
                 "FludStore",
                 "FludDHT",
+                "FludWire",
+                "FludNode",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -81,8 +113,19 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FludWireTests",
+            dependencies: ["FludWire", "FludCodec", "FludTestSupport"]
+        ),
+        .testTarget(
+            name: "FludNodeTests",
+            dependencies: [
+                "FludNode", "FludWire", "FludStore", "FludDHT", "FludCodec", "FludTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "FludCLITests",
-            dependencies: ["FludCodec", "FludStore", "FludDHT", "FludTestSupport"],
+            dependencies: ["FludCodec", "FludStore", "FludDHT", "FludWire", "FludTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],

@@ -31,6 +31,8 @@ public struct StoreStatistics: Sendable, Equatable {
     public var usedBytes = 0
     public var mapSize = 0
     public var capacity = 0
+
+    public init() {}
 }
 
 extension BlockStore {

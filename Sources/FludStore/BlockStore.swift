@@ -101,6 +101,12 @@ public final class BlockStore: Sendable {
     /// caller's task, in parallel with other puts; the writer only copies them
     /// into the map, once. Returns after the commit.
     public func put(_ bytes: [UInt8], key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) async throws -> PutOutcome {
+        try await put(bytes[...], key: key, owner: owner, leaseExpiry: leaseExpiry)
+    }
+
+    /// ``put(_:key:owner:leaseExpiry:)`` for bytes that arrived inside a larger
+    /// buffer (a network frame), so they are copied once: into the map.
+    public func put(_ bytes: ArraySlice<UInt8>, key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) async throws -> PutOutcome {
         let checked = try check(bytes, key: key)
         return try await writer.perform(bytes: bytes.count + 256) { transaction in
             try self.applyPut(bytes, key: key, checksum: checked, owner: owner, leaseExpiry: leaseExpiry, in: transaction)
@@ -109,9 +115,9 @@ public final class BlockStore: Sendable {
 
     /// The blocking form of ``put(_:key:owner:leaseExpiry:)``.
     public func putAndWait(_ bytes: [UInt8], key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) throws -> PutOutcome {
-        let checked = try check(bytes, key: key)
+        let checked = try check(bytes[...], key: key)
         return try writer.performAndWait(bytes: bytes.count + 256) { transaction in
-            try self.applyPut(bytes, key: key, checksum: checked, owner: owner, leaseExpiry: leaseExpiry, in: transaction)
+            try self.applyPut(bytes[...], key: key, checksum: checked, owner: owner, leaseExpiry: leaseExpiry, in: transaction)
         }
     }
 
@@ -148,7 +154,7 @@ public final class BlockStore: Sendable {
         }
     }
 
-    private func check(_ bytes: [UInt8], key: ContentHash) throws(StoreError) -> UInt32 {
+    private func check(_ bytes: ArraySlice<UInt8>, key: ContentHash) throws(StoreError) -> UInt32 {
         guard !bytes.isEmpty else { throw .emptyFragment }
         guard bytes.count <= options.maximumFragmentSize else {
             throw .fragmentTooLarge(size: bytes.count, limit: options.maximumFragmentSize)
@@ -158,7 +164,7 @@ public final class BlockStore: Sendable {
         return checksum
     }
 
-    private func applyPut(_ bytes: [UInt8], key: ContentHash, checksum: UInt32, owner: OwnerID,
+    private func applyPut(_ bytes: ArraySlice<UInt8>, key: ContentHash, checksum: UInt32, owner: OwnerID,
                           leaseExpiry: UInt64, in transaction: LMDBTransaction) throws -> PutOutcome {
         let claimKey = claimKey(key, owner)
         var usage = try usage(of: owner, in: transaction)
@@ -269,6 +275,38 @@ public final class BlockStore: Sendable {
                 }
             }
             return result
+        }
+    }
+
+    /// Up to `limit` of the fragments `owner` claims, in key order, starting
+    /// after `after`: each with its size and lease expiry.
+    ///
+    /// Claims are keyed by fragment first, so this scans them all; fine for an
+    /// operator's listing, not for a hot path.
+    public func fragments(claimedBy owner: OwnerID, after: ContentHash? = nil, limit: Int)
+        throws -> [(key: ContentHash, size: Int, leaseExpiry: UInt64)] {
+        try read { transaction in
+            var found: [(ContentHash, Int, UInt64)] = []
+            let ownerBytes = owner.bytes
+            let start = after.map { $0.bytes + [UInt8](repeating: 0xFF, count: OwnerID.byteCount) } ?? []
+            try start.withUnsafeBytes { start in
+                try transaction.forEach(in: claims, from: start.isEmpty ? nil : start) { claimKey, value in
+                    guard found.count < limit else { return false }
+                    guard claimKey.count == 64, claimKey[32..<64].elementsEqual(ownerBytes),
+                          let claim = ClaimRecord(value), let key = ContentHash(bytes: claimKey[0..<32]) else { return true }
+                    let record = try key.withUnsafeBytes { try transaction.get($0, in: fragments) }
+                    found.append((key, max(0, (record?.count ?? 0) - fragmentHeaderSize), claim.leaseExpiry))
+                    return true
+                }
+            }
+            return found
+        }
+    }
+
+    /// The size of the stored fragment `key`, or nil if it is not here.
+    public func size(of key: ContentHash) throws -> Int? {
+        try read { transaction in
+            try key.withUnsafeBytes { try transaction.get($0, in: fragments) }.map { $0.count - fragmentHeaderSize }
         }
     }
 

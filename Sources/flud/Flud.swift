@@ -7,9 +7,11 @@ struct Flud: AsyncParsableCommand {
         abstract: "Decentralized, erasure-coded, encrypted backup.",
         discussion: """
             Exit status: 0 on success, 1 when the work failed (unreadable input, \
-            too few intact fragments, a full disk), 64 for invalid arguments.
+            too few intact fragments, a full disk), 64 for invalid arguments; the \
+            commands that talk to a node add 2 not found, 3 bad key, 4 refused and \
+            5 unreachable.
             """,
-        subcommands: [EncodeCommand.self, DecodeCommand.self, NodeCommand.self, ClusterCommand.self, DHTCommand.self,
+        subcommands: [EncodeCommand.self, DecodeCommand.self, NodeCommand.self, ClusterCommand.self, DHTCommand.self, FragmentCommand.self,
                       StoreCommand.self, BenchCommand.self]
     )
 }

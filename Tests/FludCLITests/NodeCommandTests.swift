@@ -43,7 +43,7 @@ struct NodeCommandTests {
         let port = 20000 + Int(getpid() % 20000)
         let first = try await runNode(["node", "--data", scratch.path, "--port", "\(port)", "--bootstrap", "127.0.0.1:\(peer.port)"])
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(first.stdout.contains("listening on udp 127.0.0.1:\(port), 1 contacts"))
+        #expect(first.stdout.contains("listening on udp+tcp 127.0.0.1:\(port), 1 contacts"))
         let second = try await runNode(["node", "--data", scratch.path, "--port", "\(port)"])
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.stdout.contains(", 1 contacts"), "\(second.stdout)")

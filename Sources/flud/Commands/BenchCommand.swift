@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure flud's throughput on this machine.",
-        subcommands: [CodecBenchCommand.self, StoreBenchCommand.self, DHTBenchCommand.self]
+        subcommands: [CodecBenchCommand.self, StoreBenchCommand.self, DHTBenchCommand.self, NodeBenchCommand.self]
     )
 }
 
@@ -245,5 +245,74 @@ struct DHTBenchCommand: AsyncParsableCommand {
                 }
             }.run()
         }
+    }
+}
+
+struct NodeBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Fragment store and retrieve over TCP on 127.0.0.1: MB/s, ops/s, p50/p99 latency.",
+        discussion: """
+            Starts a storage node in this process with its store in a temporary \
+            directory under --data (durable: each store is fsynced before it is \
+            answered), stores distinct random fragments then retrieves them (the \
+            client checks each against its key), at each size and concurrency. \
+            MB/s = 10^6 bytes of fragment per second.
+            """
+    )
+
+    @Option(help: ArgumentHelp("Fragment sizes in bytes, comma-separated.", valueName: "bytes,..."))
+    var sizes: String = "65536,1048576"
+
+    @Option(help: ArgumentHelp("Requests in flight, comma-separated.", valueName: "n,..."))
+    var concurrency: String = "1,32"
+
+    @Option(help: ArgumentHelp("Bytes moved per phase.", valueName: "bytes"))
+    var bytesPerPhase: Int = 256 << 20
+
+    @Option(help: ArgumentHelp("Client connections the requests are spread over.", valueName: "n"))
+    var connections: Int = 2
+
+    @Option(help: ArgumentHelp("Where to make the node's temporary store.", valueName: "dir"))
+    var data: String = NSTemporaryDirectory()
+
+    @Flag(help: "Print one JSON object per phase instead of a table.")
+    var json = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let sizes = try parseList(self.sizes, "--sizes", 1...(64 << 20))
+            let concurrencies = try parseList(concurrency, "--concurrency", 1...1024)
+            guard (1...(8 << 30)).contains(bytesPerPhase) else { throw Failure.usage("--bytes-per-phase must be 1 byte to 8 GiB") }
+            guard (1...64).contains(connections) else { throw Failure.usage("--connections must be 1 to 64") }
+            let directory = (data as NSString).appendingPathComponent("flud-bench-node-\(getpid())")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            if !json { print("op        size      conc  n       MB/s      ops/s     p50 ms   p99 ms") }
+            let json = self.json
+            try await NodeBenchmark(directory: directory, sizes: sizes, concurrencies: concurrencies,
+                                    bytesPerPhase: bytesPerPhase, connections: connections) { phase in
+                if json {
+                    print(JSONLine().field("op", phase.operation).field("size", phase.size)
+                        .field("concurrency", phase.concurrency).field("n", phase.count)
+                        .field("mb_per_s", phase.megabytesPerSecond.rounded())
+                        .field("ops_per_s", phase.operationsPerSecond.rounded())
+                        .field("p50_ms", (phase.percentile(0.5) * 100).rounded() / 100)
+                        .field("p99_ms", (phase.percentile(0.99) * 100).rounded() / 100).text)
+                } else {
+                    print(phase.operation.padded(10) + formatBytes(phase.size).padded(10) + String(phase.concurrency).padded(6)
+                          + String(phase.count).padded(8) + String(Int(phase.megabytesPerSecond)).padded(10)
+                          + String(Int(phase.operationsPerSecond)).padded(10)
+                          + String(format2: phase.percentile(0.5)).padded(9) + String(format2: phase.percentile(0.99)))
+                }
+            }.run()
+        }
+    }
+
+    private func parseList(_ text: String, _ option: String, _ range: ClosedRange<Int>) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0.map(range.contains) == true }) else {
+            throw Failure.usage("\(option) must be a comma-separated list of numbers in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return values.map { $0! }
     }
 }

@@ -1,24 +1,60 @@
 import ArgumentParser
 @preconcurrency import Dispatch
-import FludDHT
+import FludNode
 import FludStore
+import FludWire
+import Foundation
+import Logging
 import NIOCore
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Run a flud node: today its DHT (UDP); the fragment service joins it later.",
+        abstract: "Run a flud storage node, or ask one for its status.",
+        subcommands: [RunNodeCommand.self, NodeStatusCommand.self],
+        defaultSubcommand: RunNodeCommand.self
+    )
+}
+
+struct RunNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a storage node: the DHT on UDP --port, fragments on TCP --port, the store in --data.",
         discussion: """
-            Listens on UDP --port, joins the network through each --bootstrap \
-            node, keeps its routing table fresh, and saves it in --data so a \
-            restart rejoins without bootstrap nodes. Stops cleanly on SIGINT or SIGTERM.
+            The node's identity (an Ed25519 key) is created in DIR/identity.key on \
+            first start; its DHT node ID is the first 20 bytes of SHA-256 of the \
+            public key. It joins through each --bootstrap node and through the \
+            contacts it saved at its last stop. Peers may store up to what this \
+            node stores with them plus --generosity bytes. Logs go to standard \
+            error; with --metrics-port, Prometheus metrics are served at \
+            http://HOST:M/metrics. Stops cleanly on SIGINT or SIGTERM.
             """
     )
 
+    @OptionGroup var options: NodeOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let configuration = try options.configuration(data: options.data, port: options.port,
+                                                          bootstrap: options.bootstrap.map(parseAddress))
+            bootstrapLogging(level: options.logLevel)
+            let signals = TerminationSignals()
+            let node = try await StorageNode.start(configuration)
+            let metrics = try await options.startMetrics()
+            printNow("flud node \(node.identity.publicKey.hex) listening on udp+tcp \(options.host):\(node.port), \(await node.dht.routingTableSize()) contacts")
+            await signals.wait(doingEvery: .seconds(60)) { await node.maintain() }
+            await metrics?.close()
+            await node.stop()
+        }
+    }
+}
+
+/// What `flud node` and `flud cluster` share.
+struct NodeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The node's data directory.", valueName: "dir"))
     var data: String
 
-    @Option(help: ArgumentHelp("UDP port for the DHT.", valueName: "port"))
+    @Option(help: ArgumentHelp("UDP (DHT) and TCP (fragments) port.", valueName: "port"))
     var port: Int
 
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "ip"))
@@ -27,15 +63,87 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A node to join through (repeatable).", valueName: "host:port"))
     var bootstrap: [String] = []
 
+    @Option(help: ArgumentHelp("Serve Prometheus metrics on this TCP port.", valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: ArgumentHelp("Bytes a peer may store here beyond what this node stores with it.", valueName: "bytes"))
+    var generosity: Int = 1 << 30
+
+    @Option(help: ArgumentHelp("Most bytes the store may hold.", valueName: "bytes"))
+    var capacity: Int = 1 << 40
+
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning or error.", valueName: "level"))
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw Failure.usage("--port must be 1 to 65535") }
+        if let metricsPort, !(1...65535).contains(metricsPort) { throw Failure.usage("--metrics-port must be 1 to 65535") }
+        guard generosity >= 0 else { throw Failure.usage("--generosity must not be negative") }
+        guard capacity >= 1 << 20 else { throw Failure.usage("--capacity must be at least 1 MiB") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw Failure.usage("--log-level '\(logLevel)' is not a level") }
+    }
+
+    func configuration(data: String, port: Int, bootstrap: [SocketAddress]) throws -> StorageNode.Configuration {
+        var configuration = StorageNode.Configuration(data: data)
+        configuration.host = host
+        configuration.port = port
+        configuration.bootstrap = bootstrap
+        configuration.trust.generosity = generosity
+        configuration.store.capacity = capacity
+        return configuration
+    }
+
+    func startMetrics() async throws -> MetricsServer? {
+        guard let metricsPort else { return nil }
+        do {
+            return try await PrometheusExport.start(host: host, port: metricsPort)
+        } catch {
+            throw Failure(kind: .runtime, description: "cannot serve metrics on \(host):\(metricsPort) (\(error))")
+        }
+    }
+}
+
+/// Structured logs (key=value metadata) on standard error.
+func bootstrapLogging(level: String) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = Logger.Level(rawValue: level) ?? .info
+        return handler
+    }
+}
+
+struct NodeStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print a node's identity, what it stores and how many peers it knows.",
+        discussion: "Connects as the identity in $FLUD_HOME. \(FragmentExit.help)"
+    )
+
+    @Argument(help: ArgumentHelp("The node's address.", valueName: "host:port"))
+    var node: String
+
+    @Flag(help: "Print the node's status document (JSON) as it sent it.")
+    var json = false
+
     func run() async throws {
         try await reportingFailures {
-            guard (1...65535).contains(port) else { throw Failure.usage("--port must be 1 to 65535") }
-            let addresses = try bootstrap.map(parseAddress)
-            let signals = TerminationSignals()
-            let running = try await RunningNode.start(data: data, host: host, port: port, bootstrap: addresses)
-            printNow("flud node \(running.node.id.hex) listening on udp \(host):\(running.node.port), \(await running.node.routingTableSize()) contacts")
-            await signals.wait(doingEveryMinute: { await running.node.maintain() })
-            try await running.stop()
+            let document = try await withFragmentClient(node) { try await $0.status() }
+            if json {
+                printNow(String(decoding: document, as: UTF8.self))
+                return
+            }
+            let status = try JSONDecoder().decode(StorageNode.Status.self, from: Data(document))
+            printNow("""
+                key            \(status.key)
+                node ID        \(status.nodeID)
+                port           \(status.port) (udp dht, tcp fragments)
+                stored         \(status.fragments) fragments, \(status.bytesStored) bytes, \(status.claims) claims by \(status.owners) owners
+                capacity       \(status.capacity) bytes
+                routing table  \(status.routingTable) contacts
+                peers known    \(status.peersKnown)
+                connections    \(status.connections)
+                uptime         \(status.uptimeSeconds) s
+                """)
         }
     }
 }
@@ -43,8 +151,12 @@ struct NodeCommand: AsyncParsableCommand {
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Run N flud nodes in one process on consecutive ports of 127.0.0.1 (a local testbed).",
-        discussion: "Node i listens on --base-port + i with its data in DIR/node-i; every node joins through node 0."
+        abstract: "Run N full storage nodes in one process on consecutive ports of 127.0.0.1 (a local testbed).",
+        discussion: """
+            Node i listens on --base-port + i (UDP and TCP) with its data in \
+            DIR/node-i; every node joins through node 0. With --metrics-port, one \
+            Prometheus endpoint serves all nodes' metrics, labelled by node.
+            """
     )
 
     @Option(help: "How many nodes.")
@@ -53,58 +165,46 @@ struct ClusterCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Parent of the nodes' data directories.", valueName: "dir"))
     var data: String
 
-    @Option(help: ArgumentHelp("UDP port of node 0.", valueName: "port"))
+    @Option(help: ArgumentHelp("Port of node 0.", valueName: "port"))
     var basePort: Int = 7100
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics on this TCP port.", valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning or error.", valueName: "level"))
+    var logLevel: String = "notice"
 
     func run() async throws {
         try await reportingFailures {
             guard (1...1000).contains(nodes) else { throw Failure.usage("--nodes must be 1 to 1000") }
             guard (1...(65535 - nodes)).contains(basePort) else { throw Failure.usage("--base-port leaves no room for \(nodes) ports") }
+            bootstrapLogging(level: logLevel)
             let signals = TerminationSignals()
-            var running: [RunningNode] = []
+            var running: [StorageNode] = []
             let seed = try parseAddress("127.0.0.1:\(basePort)")
             for index in 0..<nodes {
-                running.append(try await RunningNode.start(data: "\(data)/node-\(index)", host: "127.0.0.1",
-                                                           port: basePort + index, bootstrap: index == 0 ? [] : [seed]))
+                var configuration = StorageNode.Configuration(data: "\(data)/node-\(index)")
+                configuration.port = basePort + index
+                configuration.bootstrap = index == 0 ? [] : [seed]
+                running.append(try await StorageNode.start(configuration))
             }
-            for node in running.dropFirst() { await node.node.bootstrap(from: [seed]) }
+            for node in running.dropFirst() { _ = await node.dht.bootstrap(from: [seed]) }
+            let metrics = try await metricsPort.asyncMap { try await PrometheusExport.start(host: "127.0.0.1", port: $0) }
             for (index, node) in running.enumerated() {
-                printNow("node \(index) \(node.node.id.hex) udp 127.0.0.1:\(node.node.port) \(await node.node.routingTableSize()) contacts")
+                printNow("node \(index) \(node.identity.publicKey.hex) udp+tcp 127.0.0.1:\(node.port) \(await node.dht.routingTableSize()) contacts")
             }
             let all = running
-            await signals.wait(doingEveryMinute: { for node in all { await node.node.maintain() } })
-            for node in running { try await node.stop() }
+            await signals.wait(doingEvery: .seconds(60)) { for node in all { await node.maintain() } }
+            await metrics?.close()
+            for node in running { await node.stop() }
         }
     }
 }
 
-/// A DHT node with its data directory: its ID and routing table live in the
-/// store's "dht" table, so a restarted node is the same node and rejoins
-/// through the contacts it knew.
-struct RunningNode: Sendable {
-    let node: DHTNode
-    let store: BlockStore
-    static let routingKey = Array("routing-table".utf8)
-    static let idKey = Array("node-id".utf8)
-
-    static func start(data: String, host: String, port: Int, bootstrap: [SocketAddress]) async throws -> RunningNode {
-        var options = BlockStore.Options()
-        options.tables = ["dht"]
-        let store = try BlockStore(directory: data, options: options)
-        let table = store.table("dht")
-        let id = try table.value(for: idKey).flatMap(NodeID.init(bytes:)) ?? NodeID.random()
-        try await table.set(id.bytes, for: idKey)
-        let node = try await DHTNode.start(id: id, host: host, port: port)
-        let saved = (try store.table("dht").value(for: routingKey)).flatMap(NodeContact.decodeCompact) ?? []
-        let known = saved.compactMap { try? DHTNode.address("\($0.host):\($0.port)") }
-        if !(bootstrap + known).isEmpty { await node.bootstrap(from: bootstrap + known) }
-        return RunningNode(node: node, store: store)
-    }
-
-    func stop() async throws {
-        try await store.table("dht").set(await node.knownContacts().flatMap(\.compact), for: Self.routingKey)
-        await node.close()
-        store.close()
+extension Optional {
+    func asyncMap<Mapped>(_ transform: (Wrapped) async throws -> Mapped) async rethrows -> Mapped? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }
 
@@ -130,8 +230,8 @@ final class TerminationSignals: Sendable {
         sources.forEach { $0.cancel() }
     }
 
-    /// Runs `upkeep` every minute until a signal arrives.
-    func wait(doingEveryMinute upkeep: @escaping @Sendable () async -> Void) async {
+    /// Runs `upkeep` every `interval` until a signal arrives.
+    func wait(doingEvery interval: Duration, _ upkeep: @escaping @Sendable () async -> Void) async {
         let signals = self.signals
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -139,7 +239,7 @@ final class TerminationSignals: Sendable {
             }
             group.addTask {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(60))
+                    try? await Task.sleep(for: interval)
                     if !Task.isCancelled { await upkeep() }
                 }
             }

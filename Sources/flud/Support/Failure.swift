@@ -1,4 +1,5 @@
 import ArgumentParser
+import FludWire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,6 +35,9 @@ private func exitCode(reporting error: Error) -> ExitCode {
     switch error {
     case let code as ExitCode:
         return code
+    case let error as WireError:
+        printError("flud: \(error)")
+        return ExitCode(FragmentExit.status(for: error))
     case let failure as Failure:
         printError("flud: \(failure.description)")
         return failure.kind == .usage ? .validationFailure : .failure

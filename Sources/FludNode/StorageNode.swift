@@ -1,0 +1,215 @@
+import Crypto
+import FludDHT
+import FludStore
+import FludWire
+import Foundation
+import Logging
+import NIOCore
+
+/// A flud storage node: the DHT on UDP `port`, the fragment service on TCP
+/// `port`, the block store, the trust ledger and the node's identity, all kept
+/// in one data directory.
+///
+/// The identity is an Ed25519 key pair in `DIR/identity.key`; the DHT node
+/// ID is the first 20 bytes of SHA-256 of its public key, so a node's ID and
+/// its fragment-service identity can be checked against each other.
+public final class StorageNode: Sendable {
+    public struct Configuration: Sendable {
+        public var data: String
+        public var host = "127.0.0.1"
+        /// UDP and TCP port; 0 picks one free for both.
+        public var port = 0
+        public var bootstrap: [SocketAddress] = []
+        public var trust = TrustLedger.Policy()
+        /// Lease of a STORE that asks for none: 90 days.
+        public var defaultLease: UInt64 = 90 * 86_400
+        public var store = BlockStore.Options()
+        var limits = FragmentServer.Limits()
+
+        public init(data: String) {
+            self.data = data
+        }
+
+        /// Connections that send nothing for this long are closed.
+        public var idleTimeout: TimeAmount {
+            get { limits.idleTimeout }
+            set { limits.idleTimeout = newValue }
+        }
+
+        public var handshakeTimeout: TimeAmount {
+            get { limits.handshakeTimeout }
+            set { limits.handshakeTimeout = newValue }
+        }
+    }
+
+    public let identity: PeerIdentity
+    public let dht: DHTNode
+    public let store: BlockStore
+    public let ledger: TrustLedger
+    public let port: Int
+    private let server: FragmentServer
+    private let metrics: NodeMetrics
+    private let startedAt = Date()
+    private let logger: Logger
+
+    static let routingKey = Array("routing-table".utf8)
+
+    /// The DHT node ID that belongs to `key`.
+    public static func nodeID(for key: PeerKey) -> NodeID {
+        NodeID(bytes: Array(SHA256.hash(data: key.bytes).prefix(NodeID.byteCount)))!
+    }
+
+    public static func start(_ configuration: Configuration, logger: Logger = Logger(label: "flud.node")) async throws -> StorageNode {
+        let identity = try PeerIdentity.loadOrCreate(at: configuration.data + "/identity.key")
+        var options = configuration.store
+        options.tables = Array(Set(options.tables + ["dht", "trust"]))
+        let store = try BlockStore(directory: configuration.data, options: options)
+        do {
+            let ledger = try TrustLedger(table: store.table("trust"), policy: configuration.trust)
+            let id = nodeID(for: identity.publicKey)
+            var logger = logger
+            logger[metadataKey: "node"] = "\(id.hex.prefix(8))"
+            let metrics = NodeMetrics(node: String(id.hex.prefix(8)))
+            let holder = StatusHolder()
+            let service = FragmentService(store: store, ledger: ledger, metrics: metrics,
+                                          defaultLease: configuration.defaultLease,
+                                          statusDocument: { await holder.node?.statusDocument() ?? [] })
+            let (dht, server) = try await bindBoth(configuration, id: id, identity: identity, service: service, logger: logger)
+            let node = StorageNode(identity: identity, dht: dht, store: store, ledger: ledger, port: dht.port,
+                                   server: server, metrics: metrics, logger: logger)
+            await holder.set(node)
+            await node.join(configuration.bootstrap)
+            logger.info("node started", metadata: ["port": "\(node.port)", "key": "\(identity.publicKey.hex)"])
+            return node
+        } catch {
+            store.close()
+            throw error
+        }
+    }
+
+    /// Binds the DHT to UDP and the fragment service to TCP on one port number.
+    private static func bindBoth(_ configuration: Configuration, id: NodeID, identity: PeerIdentity,
+                                 service: FragmentService, logger: Logger) async throws -> (DHTNode, FragmentServer) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let dht = try await DHTNode.start(id: id, host: configuration.host, port: configuration.port)
+            do {
+                let server = try await FragmentServer.start(host: configuration.host, port: dht.port, identity: identity,
+                                                            service: service, limits: configuration.limits, logger: logger)
+                return (dht, server)
+            } catch {
+                await dht.close()
+                // With a chosen port the clash is the caller's to fix; with
+                // port 0, the TCP twin of the UDP port was taken: try another.
+                guard configuration.port == 0, attempt < 20 else { throw error }
+            }
+        }
+    }
+
+    private init(identity: PeerIdentity, dht: DHTNode, store: BlockStore, ledger: TrustLedger, port: Int,
+                 server: FragmentServer, metrics: NodeMetrics, logger: Logger) {
+        self.identity = identity
+        self.dht = dht
+        self.store = store
+        self.ledger = ledger
+        self.port = port
+        self.server = server
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Joins through `bootstrap` and the contacts saved at the last stop.
+    private func join(_ bootstrap: [SocketAddress]) async {
+        let saved = (try? store.table("dht").value(for: Self.routingKey)).flatMap(NodeContact.decodeCompact) ?? []
+        let known = saved.compactMap { try? DHTNode.address("\($0.host):\($0.port)") }
+        if !(bootstrap + known).isEmpty { _ = await dht.bootstrap(from: bootstrap + known) }
+    }
+
+    /// Periodic upkeep: refreshes the routing table, drops expired leases,
+    /// saves the trust ledger and updates the level metrics.
+    public func maintain() async {
+        await dht.maintain()
+        do {
+            let dropped = try await store.collectExpiredLeases(now: UInt64(Date().timeIntervalSince1970))
+            if dropped > 0 { logger.info("dropped expired claims", metadata: ["claims": "\(dropped)"]) }
+            try await ledger.flush()
+            try await store.table("dht").set(await dht.knownContacts().flatMap(\.compact), for: Self.routingKey)
+        } catch {
+            logger.error("upkeep failed", metadata: ["error": "\(error)"])
+        }
+        await updateLevels()
+    }
+
+    private func updateLevels() async {
+        guard let statistics = try? store.statistics() else { return }
+        metrics.storeLevels(fragments: statistics.fragments, bytes: statistics.fragmentBytes,
+                            routingTable: await dht.routingTableSize(), connections: server.connectionCount)
+    }
+
+    /// What `flud node status` shows.
+    public struct Status: Codable, Sendable, Equatable {
+        public var key: String
+        public var nodeID: String
+        public var port: Int
+        public var fragments: Int
+        public var bytesStored: Int
+        public var capacity: Int
+        public var claims: Int
+        public var owners: Int
+        public var routingTable: Int
+        public var peersKnown: Int
+        public var connections: Int
+        public var uptimeSeconds: Int
+
+        enum CodingKeys: String, CodingKey {
+            case key
+            case nodeID = "node_id"
+            case port, fragments
+            case bytesStored = "bytes_stored"
+            case capacity, claims, owners
+            case routingTable = "routing_table"
+            case peersKnown = "peers_known"
+            case connections
+            case uptimeSeconds = "uptime_s"
+        }
+    }
+
+    public func status() async -> Status {
+        let statistics = (try? store.statistics()) ?? StoreStatistics()
+        return Status(key: identity.publicKey.hex, nodeID: dht.id.hex, port: port,
+                      fragments: statistics.fragments, bytesStored: statistics.fragmentBytes,
+                      capacity: statistics.capacity, claims: statistics.claims, owners: statistics.owners,
+                      routingTable: await dht.routingTableSize(), peersKnown: ledger.peers.count,
+                      connections: server.connectionCount, uptimeSeconds: Int(Date().timeIntervalSince(startedAt)))
+    }
+
+    func statusDocument() async -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(await status())) ?? Data())
+    }
+
+    /// Saves state and closes the sockets and the store.
+    public func stop() async {
+        await server.close()
+        do {
+            try await ledger.flush()
+            try await store.table("dht").set(await dht.knownContacts().flatMap(\.compact), for: Self.routingKey)
+        } catch {
+            logger.error("could not save state at stop", metadata: ["error": "\(error)"])
+        }
+        await dht.close()
+        store.close()
+        logger.info("node stopped")
+    }
+}
+
+/// Lets the service ask for the node's status before the node exists.
+private actor StatusHolder {
+    weak var node: StorageNode?
+
+    func set(_ node: StorageNode) {
+        self.node = node
+    }
+}

@@ -1,0 +1,263 @@
+import FludCodec
+import NIOCore
+import NIOPosix
+
+/// One authenticated connection to a node's fragment service.
+///
+/// Requests are multiplexed: any number may be in flight at once, each
+/// matched to its answer by request ID, so one connection serves a whole
+/// backup's worth of parallel transfers.
+public final class FragmentClient: Sendable {
+    /// The node's identity, as it proved in the handshake.
+    public let nodeKey: PeerKey
+    /// The identity this client proved: its claims on the node are under this key.
+    public let identityKey: PeerKey
+    public let address: SocketAddress
+    private let channel: Channel
+    private let handler: NIOLoopBound<ClientHandler>
+    private let requestTimeout: TimeAmount
+
+    /// What a STORE did on the node.
+    public enum StoreOutcome: UInt8, Sendable {
+        case stored = 0
+        case claimAdded = 1
+        case leaseRenewed = 2
+    }
+
+    /// Connects to `host:port`, proves `identity` and checks the node's.
+    ///
+    /// - Parameter expecting: the node's key, if known; a node proving another one is refused.
+    public static func connect(host: String, port: Int, identity: PeerIdentity, expecting: PeerKey? = nil,
+                               maximumBodySize: Int = 64 << 20 + 4096,
+                               connectTimeout: TimeAmount = .seconds(5), requestTimeout: TimeAmount = .seconds(60),
+                               group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> FragmentClient {
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(connectTimeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(FrameInboundHandler(maximumBodySize: maximumBodySize))
+                        try channel.pipeline.syncOperations.addHandler(ClientHandler(timeout: requestTimeout))
+                    }
+                }
+                .connect(host: host, port: port).get()
+        } catch {
+            throw WireError.unreachable("cannot connect to \(host):\(port) (\(connectionFailure(error)))")
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        do {
+            let nodeKey = try await handshake(channel: channel, handler: handler, identity: identity, expecting: expecting)
+            return FragmentClient(nodeKey: nodeKey, identityKey: identity.publicKey, address: channel.remoteAddress!, channel: channel,
+                                  handler: handler, requestTimeout: requestTimeout)
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+    }
+
+    private init(nodeKey: PeerKey, identityKey: PeerKey, address: SocketAddress, channel: Channel,
+                 handler: NIOLoopBound<ClientHandler>, requestTimeout: TimeAmount) {
+        self.nodeKey = nodeKey
+        self.identityKey = identityKey
+        self.address = address
+        self.channel = channel
+        self.handler = handler
+        self.requestTimeout = requestTimeout
+    }
+
+    private static func handshake(channel: Channel, handler: NIOLoopBound<ClientHandler>,
+                                  identity: PeerIdentity, expecting: PeerKey?) async throws -> PeerKey {
+        let clientNonce = Handshake.randomNonce()
+        let hello = try await send(kind: .hello, head: Handshake.helloRequest(key: identity.publicKey, nonce: clientNonce),
+                                   on: channel, handler: handler)
+        let (serverKey, serverNonce, signature) = try Handshake.parseHelloResponse(hello)
+        if let expecting, expecting != serverKey {
+            throw WireError.handshakeFailed("the node at \(channel.remoteAddress?.description ?? "?") is \(serverKey), not \(expecting)")
+        }
+        let serverTranscript = Handshake.transcript(server: true, clientKey: identity.publicKey, clientNonce: clientNonce,
+                                                    serverKey: serverKey, serverNonce: serverNonce)
+        guard serverKey.isValidSignature(signature, for: serverTranscript) else {
+            throw WireError.handshakeFailed("the node's signature does not prove its key")
+        }
+        let clientTranscript = Handshake.transcript(server: false, clientKey: identity.publicKey, clientNonce: clientNonce,
+                                                    serverKey: serverKey, serverNonce: serverNonce)
+        _ = try await send(kind: .authenticate, head: identity.signature(for: clientTranscript), on: channel, handler: handler)
+        return serverKey
+    }
+
+    /// Closes the connection; requests in flight fail with ``WireError/unreachable(_:)``.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    // MARK: The primitives
+
+    /// Stores `bytes` under their key (or under `key`, which the node checks).
+    @discardableResult
+    public func store(_ bytes: [UInt8], key: ContentHash? = nil, leaseExpiry: UInt64 = 0) async throws -> StoreOutcome {
+        let key = key ?? ContentHash(of: bytes)
+        let answer = try await bytes.withUnsafeBytes { payload in
+            let frame = channel.allocator.frame(kind: RequestKind.store.rawValue, requestID: 0,
+                                                head: Request.store(key: key, leaseExpiry: leaseExpiry, bytes: []).encodedHead,
+                                                payload: payload)
+            return Self.send(kind: .store, frame: frame, on: channel, handler: handler)
+        }.get()
+        guard answer.count == 1, let outcome = StoreOutcome(rawValue: answer[0]) else {
+            throw WireError.malformed("a store answer must be one outcome byte")
+        }
+        return outcome
+    }
+
+    /// The fragment's bytes, checked against `key` unless `verify` is false.
+    public func retrieve(_ key: ContentHash, verify: Bool = true) async throws -> [UInt8] {
+        let bytes = try await request(.retrieve(key: key))
+        if verify, ContentHash(of: bytes) != key {
+            throw WireError.refused(.badKey, "the node sent bytes that do not hash to \(key.hex)")
+        }
+        return bytes
+    }
+
+    /// The node's answer to `challenge` (compare with a precomputed answer).
+    public func verify(_ key: ContentHash, challenge: AuditChallenge) async throws -> [UInt8] {
+        let answer = try await request(.verify(key: key, challenge: challenge))
+        guard answer.count == 32 else { throw WireError.malformed("a verify answer must be 32 bytes") }
+        return answer
+    }
+
+    /// Drops this identity's claim on `key`.
+    public func delete(_ key: ContentHash) async throws {
+        _ = try await request(.delete(key: key))
+    }
+
+    public func stat(_ key: ContentHash) async throws -> FragmentInfo {
+        try FragmentInfo(decoding: try await request(.stat(key: key)))
+    }
+
+    public func list(after: ContentHash? = nil, limit: UInt32 = 1000) async throws -> [FragmentInfo] {
+        try FragmentInfo.decodeList(try await request(.list(after: after, limit: limit)))
+    }
+
+    /// The node's status document (JSON).
+    public func status() async throws -> [UInt8] {
+        try await request(.status)
+    }
+
+    private func request(_ request: Request) async throws -> [UInt8] {
+        try await Self.send(kind: request.kind, head: request.encodedHead, on: channel, handler: handler)
+    }
+
+    private static func send(kind: RequestKind, head: [UInt8], on channel: Channel,
+                             handler: NIOLoopBound<ClientHandler>) async throws -> [UInt8] {
+        let frame = channel.allocator.frame(kind: kind.rawValue, requestID: 0, head: head)
+        return try await send(kind: kind, frame: frame, on: channel, handler: handler).get()
+    }
+
+    /// Sends `frame` (its request ID is filled in on the event loop, so IDs
+    /// rise in the order frames are written) and answers with the response body.
+    private static func send(kind: RequestKind, frame: ByteBuffer, on channel: Channel,
+                             handler: NIOLoopBound<ClientHandler>) -> EventLoopFuture<[UInt8]> {
+        channel.eventLoop.flatSubmit {
+            handler.value.send(frame, kind: kind)
+        }
+    }
+}
+
+/// The event-loop side of a ``FragmentClient``: assigns request IDs, writes
+/// frames and completes each request's promise from its response.
+final class ClientHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+
+    private var context: ChannelHandlerContext?
+    private var nextRequestID: UInt32 = 0
+    private var pending: [UInt32: (kind: RequestKind, promise: EventLoopPromise<[UInt8]>, timeout: Scheduled<Void>)] = [:]
+    private var closedError: WireError?
+    private let timeout: TimeAmount
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func send(_ frame: ByteBuffer, kind: RequestKind) -> EventLoopFuture<[UInt8]> {
+        guard let context else { fatalError("ClientHandler used before it was added to a pipeline") }
+        let promise = context.eventLoop.makePromise(of: [UInt8].self)
+        if let closedError {
+            promise.fail(closedError)
+            return promise.futureResult
+        }
+        nextRequestID &+= 1
+        let requestID = nextRequestID
+        var frame = frame
+        frame.setInteger(requestID, at: frame.readerIndex + 6)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timeout = context.eventLoop.scheduleTask(in: timeout) { () -> Void in
+            handler.value.complete(requestID, with: .failure(WireError.timedOut("no answer to \(kind) in time")))
+        }
+        pending[requestID] = (kind, promise, timeout)
+        context.writeAndFlush(NIOAny(frame)).whenFailure { error in
+            handler.value.complete(requestID, with: .failure(WireError.unreachable("the connection broke (\(error))")))
+        }
+        return promise.futureResult
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if frame.requestID == 0, frame.status != WireStatus.ok.rawValue {
+            // The node hung up on the connection as a whole (broken framing).
+            let status = WireStatus(rawValue: frame.status) ?? .internalError
+            failAll(.refused(status, String(decoding: frame.body, as: UTF8.self)))
+            context.close(promise: nil)
+            return
+        }
+        guard let request = pending[frame.requestID], frame.kind == request.kind.responseKind else {
+            context.fireErrorCaught(WireError.malformed("an answer to no request (kind \(frame.kind), ID \(frame.requestID))"))
+            return
+        }
+        guard frame.status == WireStatus.ok.rawValue else {
+            let status = WireStatus(rawValue: frame.status) ?? .internalError
+            complete(frame.requestID, with: .failure(WireError.refused(status, String(decoding: frame.body, as: UTF8.self))))
+            return
+        }
+        complete(frame.requestID, with: .success(frame.body))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        failAll(error as? WireError ?? .unreachable("\(error)"))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(.unreachable("the node closed the connection"))
+        context.fireChannelInactive()
+    }
+
+    private func complete(_ requestID: UInt32, with result: Result<[UInt8], Error>) {
+        guard let request = pending.removeValue(forKey: requestID) else { return }
+        request.timeout.cancel()
+        request.promise.completeWith(result)
+    }
+
+    private func failAll(_ error: WireError) {
+        if closedError == nil { closedError = error }
+        for requestID in Array(pending.keys) { complete(requestID, with: .failure(error)) }
+    }
+}
+
+/// The OS's reason for a failed connect, without NIO's wrapping.
+private func connectionFailure(_ error: Error) -> String {
+    let underlying = (error as? NIOConnectionError)?.connectionErrors.first?.error ?? error
+    if let error = underlying as? IOError { return String(cString: strerror(error.errnoCode)) }
+    if underlying is ChannelError, case .connectTimeout = underlying as! ChannelError { return "timed out" }
+    return "\(underlying)"
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

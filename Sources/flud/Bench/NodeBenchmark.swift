@@ -1,0 +1,113 @@
+import FludCodec
+import FludNode
+import FludWire
+import Foundation
+
+/// Stores then retrieves `count` distinct fragments of `size` bytes on a node
+/// of this process over TCP on 127.0.0.1, `concurrency` requests in flight
+/// spread over `connections` connections. Stores are durable (fsync before
+/// the answer); retrieves are checked against their key by the client.
+struct NodeBenchmark {
+    struct Phase {
+        let operation: String
+        let size: Int
+        let concurrency: Int
+        let count: Int
+        let seconds: Double
+        let latencies: [Double]
+
+        var megabytesPerSecond: Double { Double(size * count) / seconds / 1e6 }
+        var operationsPerSecond: Double { Double(count) / seconds }
+        func percentile(_ fraction: Double) -> Double {
+            latencies[min(latencies.count - 1, Int(Double(latencies.count) * fraction))] * 1000
+        }
+    }
+
+    let directory: String
+    let sizes: [Int]
+    let concurrencies: [Int]
+    let bytesPerPhase: Int
+    let connections: Int
+    let report: (Phase) -> Void
+
+    func run() async throws {
+        var configuration = StorageNode.Configuration(data: directory)
+        configuration.trust.generosity = Int.max / 2
+        let node = try await StorageNode.start(configuration)
+        let identity = PeerIdentity()
+        var clients: [FragmentClient] = []
+        do {
+            for _ in 0..<connections {
+                clients.append(try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity))
+            }
+            var seed: UInt64 = 1
+            for size in sizes {
+                for concurrency in concurrencies {
+                    let count = max(concurrency * 2, bytesPerPhase / size)
+                    let fragments = (0..<count).map { _ in
+                        seed += 1
+                        return randomFragment(size: size, seed: seed)
+                    }
+                    let keys = fragments.map { ContentHash(of: $0) }
+                    let pool = clients
+                    report(try await measure("store", size: size, concurrency: concurrency, count: count) { index in
+                        try await pool[index % pool.count].store(fragments[index], key: keys[index])
+                    })
+                    report(try await measure("retrieve", size: size, concurrency: concurrency, count: count) { index in
+                        _ = try await pool[index % pool.count].retrieve(keys[index])
+                    })
+                }
+            }
+        } catch {
+            for client in clients { await client.close() }
+            await node.stop()
+            throw error
+        }
+        for client in clients { await client.close() }
+        await node.stop()
+    }
+
+    private func randomFragment(size: Int, seed: UInt64) -> [UInt8] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15
+        var bytes = [UInt8](repeating: 0, count: size)
+        bytes.withUnsafeMutableBytes { buffer in
+            let words = buffer.bindMemory(to: UInt64.self)
+            for index in words.indices {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var mixed = state
+                mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+                words[index] = mixed ^ (mixed >> 31)
+            }
+        }
+        return bytes
+    }
+
+    /// Runs `operation` for 0..<count, `concurrency` at a time.
+    private func measure(_ operation: String, size: Int, concurrency: Int, count: Int,
+                         _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Phase {
+        let start = monotonicSeconds()
+        let latencies = try await withThrowingTaskGroup(of: Double.self) { group in
+            var next = 0
+            var latencies: [Double] = []
+            func submit() {
+                guard next < count else { return }
+                let index = next
+                next += 1
+                group.addTask {
+                    let begin = monotonicSeconds()
+                    try await body(index)
+                    return monotonicSeconds() - begin
+                }
+            }
+            for _ in 0..<concurrency { submit() }
+            while let latency = try await group.next() {
+                latencies.append(latency)
+                submit()
+            }
+            return latencies
+        }
+        return Phase(operation: operation, size: size, concurrency: concurrency, count: count,
+                     seconds: monotonicSeconds() - start, latencies: latencies.sorted())
+    }
+}

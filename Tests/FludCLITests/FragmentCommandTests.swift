@@ -1,0 +1,186 @@
+import FludCodec
+import FludTestSupport
+import FludWire
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `flud node` process of the test's own, stopped (or SIGKILLed) by PID.
+final class NodeProcess {
+    let process = Process()
+    let port: Int
+    let output = Pipe()
+
+    /// Starts `flud node` on `port` and waits until it says it is listening.
+    init(data: String, port: Int) throws {
+        self.port = port
+        process.executableURL = Flud.executable
+        process.arguments = ["node", "--data", data, "--port", "\(port)", "--log-level", "error"]
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var collected = Data()
+        for _ in 0..<200 where !collected.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            collected += chunk
+        }
+        guard String(decoding: collected, as: UTF8.self).contains("listening on udp+tcp") else {
+            process.terminate()
+            throw WireError.unreachable("flud node did not start: \(String(decoding: collected, as: UTF8.self))")
+        }
+    }
+
+    var address: String { "127.0.0.1:\(port)" }
+
+    func kill(_ signal: Int32) {
+        Glibc.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { kill(SIGKILL) }
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 right now.
+func freePort() -> Int {
+    for _ in 0..<50 {
+        let port = Int.random(in: 20_000...60_000)
+        let free = [SOCK_STREAM, SOCK_DGRAM].allSatisfy { type in
+            let fd = socket(AF_INET, Int32(type.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
+        }
+        if free { return port }
+    }
+    return 0
+}
+
+/// `flud fragment …` and `flud node status` against a real `flud node` process.
+@Suite(.timeLimit(.minutes(3)))
+struct FragmentCommandTests {
+    @Test func thePrimitivesFromTheShellWithTheirExitStatuses() throws {
+        let scratch = try Scratch()
+        let node = try NodeProcess(data: scratch.file("node"), port: freePort())
+        let home = ["FLUD_HOME": scratch.file("home")]
+        let original = try scratch.write("fragment", bytes: 8192, seed: 11)
+
+        let store = try Flud.run(["fragment", "store", "--node", node.address, scratch.file("fragment")], environment: home)
+        #expect(store.status == 0, "\(store.stderr)")
+        let key = store.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key == ContentHash(of: Array(original)).hex)
+        #expect(FileManager.default.fileExists(atPath: scratch.file("home/identity.key")), "identity created on first use")
+
+        let retrieve = try Flud.run(["fragment", "retrieve", "--node", node.address, key, "-o", scratch.file("back")], environment: home)
+        #expect(retrieve.status == 0, "\(retrieve.stderr)")
+        #expect(try scratch.read("back") == original)
+
+        let verify = try Flud.run(["fragment", "verify", "--node", node.address, key], environment: home)
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stdout.hasPrefix("verified \(key)"))
+        let range = try Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment"),
+                                  "--offset", "8000", "--length", "192"], environment: home)
+        #expect(range.status == 0, "\(range.stderr)")
+        let beyond = try Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment"),
+                                   "--offset", "8000", "--length", "193"], environment: home)
+        #expect(beyond.status == 4, "out of range is refused: \(beyond.stderr)")
+        #expect(beyond.stderr.hasPrefix("flud: out of range"))
+
+        _ = try scratch.write("other", bytes: 100, seed: 12)
+        let badKey = try Flud.run(["fragment", "store", "--node", node.address, "--key", key, scratch.file("other")], environment: home)
+        #expect(badKey.status == 3, "\(badKey.stderr)")
+
+        let status = try Flud.run(["node", "status", "--json", node.address], environment: home)
+        #expect(status.status == 0, "\(status.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        #expect(document["fragments"] as? Int == 1)
+        #expect(document["bytes_stored"] as? Int == 8192)
+        #expect((document["key"] as? String)?.count == 64)
+        let readable = try Flud.run(["node", "status", node.address], environment: home)
+        #expect(readable.stdout.contains("stored         1 fragments, 8192 bytes"), "\(readable.stdout)")
+
+        let list = try Flud.run(["fragment", "list", "--node", node.address], environment: home)
+        #expect(list.stdout.hasPrefix("\(key) 8192 "))
+
+        #expect(try Flud.run(["fragment", "delete", "--node", node.address, key], environment: home).status == 0)
+        #expect(try Flud.run(["fragment", "delete", "--node", node.address, key], environment: home).status == 2)
+        #expect(try Flud.run(["fragment", "retrieve", "--node", node.address, key], environment: home).status == 2)
+        let missing = try Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment")], environment: home)
+        #expect(missing.status == 2, "\(missing.stderr)")
+
+        node.kill(SIGTERM)
+        #expect(node.process.terminationStatus == 0, "a clean stop on SIGTERM")
+        let unreachable = try Flud.run(["fragment", "retrieve", "--node", node.address, key], environment: home)
+        #expect(unreachable.status == 5, "\(unreachable.stderr)")
+        #expect(try Flud.run(["fragment", "retrieve", "--node", node.address, "not-a-key"], environment: home).status == 64)
+        #expect(try Flud.run(["fragment", "retrieve", "--node", "nowhere", key], environment: home).status == 64)
+    }
+
+    /// A node SIGKILLed while clients are storing restarts with every fragment
+    /// it had acknowledged intact.
+    @Test func acknowledgedFragmentsSurviveSIGKILLUnderWriteLoad() async throws {
+        let scratch = try Scratch()
+        let data = scratch.file("node")
+        let identity = PeerIdentity()
+        var acknowledged: [Int] = []
+        var next = 0
+        for round in 0..<3 {
+            let node = try NodeProcess(data: data, port: freePort())
+            let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity)
+            let first = next
+            next += 2000
+            let landed = AcknowledgedSet()
+            let writers = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for lane in 0..<8 {
+                        group.addTask {
+                            var index = first + lane
+                            while index < first + 2000, !Task.isCancelled {
+                                guard (try? await client.store(crashTestFragment(index))) != nil else { return }
+                                landed.insert(index)
+                                index += 8
+                            }
+                        }
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 300...900)))
+            node.kill(SIGKILL)
+            await writers.value
+            await client.close()
+            let landedThisRound = landed.values
+            #expect(!landedThisRound.isEmpty, "round \(round): some stores landed before the kill")
+            #expect(landedThisRound.count < 2000, "round \(round): the kill came while stores were running")
+            acknowledged += landedThisRound
+        }
+        let node = try NodeProcess(data: data, port: freePort())
+        let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity)
+        for index in acknowledged {
+            let bytes = crashTestFragment(index)
+            #expect(try await client.retrieve(ContentHash(of: bytes)) == bytes, "fragment \(index) was acknowledged, then lost")
+        }
+        await client.close()
+        node.kill(SIGTERM)
+    }
+}
+
+/// Indices whose store was acknowledged, from many tasks.
+final class AcknowledgedSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set: [Int] = []
+
+    func insert(_ value: Int) {
+        lock.withLock { set.append(value) }
+    }
+
+    var values: [Int] { lock.withLock { set } }
+}

@@ -1,0 +1,120 @@
+import FludCodec
+import FludTestSupport
+import FludWire
+import Foundation
+import Logging
+@testable import FludNode
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A storage node of this process on 127.0.0.1, in a temporary directory.
+final class NodeHarness: @unchecked Sendable {
+    let directory: TemporaryDirectory
+    let node: StorageNode
+
+    static func start(_ configure: (inout StorageNode.Configuration) -> Void = { _ in }) async throws -> NodeHarness {
+        let directory = try TemporaryDirectory(prefix: "flud-node")
+        var configuration = StorageNode.Configuration(data: directory.path + "/node")
+        configure(&configuration)
+        var logger = Logger(label: "flud.test-node")
+        logger.logLevel = .error
+        return NodeHarness(directory: directory, node: try await StorageNode.start(configuration, logger: logger))
+    }
+
+    private init(directory: TemporaryDirectory, node: StorageNode) {
+        self.directory = directory
+        self.node = node
+    }
+
+    func client(_ identity: PeerIdentity = PeerIdentity()) async throws -> FragmentClient {
+        try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity)
+    }
+
+    func stop() async {
+        await node.stop()
+    }
+}
+
+/// A blocking TCP connection speaking raw bytes, for feeding a node what no
+/// well-behaved client would send. Its blocking calls run on a thread of
+/// their own (``blocking(_:)``), never on the concurrency pool the node needs.
+final class RawConnection: @unchecked Sendable {
+    private let socket: Int32
+    private var decoder = FrameDecoder(maximumBodySize: 1 << 20)
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw WireError.unreachable("raw connect failed") }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(socket) }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// The next frame, or nil once the node has closed the connection.
+    func receive() throws -> Frame? {
+        var frames: [Frame] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while frames.isEmpty {
+            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return nil }
+            if count < 0 {
+                if errno == ECONNRESET { return nil }
+                throw WireError.timedOut("no frame from the node within 5 s")
+            }
+            try buffer.prefix(count).withUnsafeBytes { try decoder.feed($0) { frames.append($0) } }
+        }
+        return frames[0]
+    }
+
+    /// True once the node has closed the connection (within the receive timeout).
+    func isClosedByNode() throws -> Bool {
+        while let _ = try receive() {}
+        return true
+    }
+
+    /// Runs the handshake as `identity`; returns the next request ID to use.
+    func authenticate(as identity: PeerIdentity) throws {
+        let clientNonce = Handshake.randomNonce()
+        send(Frame(kind: RequestKind.hello.rawValue, requestID: 1,
+                   body: Handshake.helloRequest(key: identity.publicKey, nonce: clientNonce)).encoded)
+        guard let hello = try receive() else { throw WireError.unreachable("closed during hello") }
+        let (serverKey, serverNonce, _) = try Handshake.parseHelloResponse(hello.body)
+        let transcript = Handshake.transcript(server: false, clientKey: identity.publicKey, clientNonce: clientNonce,
+                                              serverKey: serverKey, serverNonce: serverNonce)
+        send(Frame(kind: RequestKind.authenticate.rawValue, requestID: 2, body: identity.signature(for: transcript)).encoded)
+        guard let answer = try receive(), answer.status == WireStatus.ok.rawValue else {
+            throw WireError.handshakeFailed("refused")
+        }
+    }
+}
+
+func fragment(_ size: Int, seed: UInt64) -> (key: ContentHash, bytes: [UInt8]) {
+    let bytes = deterministicBytes(size, seed: seed)
+    return (ContentHash(of: bytes), bytes)
+}
+
+func refusal(_ error: Error) -> WireStatus? {
+    if case let .refused(status, _) = error as? WireError { return status }
+    return nil
+}
+
+/// Runs blocking work on a Dispatch thread, so tests that wait on sockets do
+/// not starve the cooperative pool that the node in the same process runs on.
+func blocking<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Swift.Result { try work() }) }
+    }
+}

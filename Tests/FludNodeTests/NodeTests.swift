@@ -1,0 +1,132 @@
+import FludCodec
+import FludDHT
+import FludStore
+import FludTestSupport
+import FludWire
+import Foundation
+import Testing
+@testable import FludNode
+
+@Suite(.timeLimit(.minutes(3)))
+struct NodeTests {
+    @Test func aNodeKeepsItsIdentityAcrossRestartsAndItsIDFollowsTheKey() async throws {
+        let directory = try TemporaryDirectory(prefix: "flud-node")
+        let configuration = StorageNode.Configuration(data: directory.path)
+        let first = try await StorageNode.start(configuration)
+        let key = first.identity.publicKey
+        #expect(first.dht.id == StorageNode.nodeID(for: key))
+        await first.stop()
+        let second = try await StorageNode.start(configuration)
+        #expect(second.identity.publicKey == key)
+        #expect(second.dht.id == first.dht.id)
+        await second.stop()
+    }
+
+    @Test func statusReportsIdentityAndLoad() async throws {
+        let harness = try await NodeHarness.start()
+        let client = try await harness.client()
+        try await client.store(fragment(5000, seed: 1).bytes)
+        let status = try JSONDecoder().decode(StorageNode.Status.self, from: Data(try await client.status()))
+        #expect(status.key == harness.node.identity.publicKey.hex)
+        #expect(status.nodeID == harness.node.dht.id.hex)
+        #expect(status.fragments == 1)
+        #expect(status.bytesStored == 5000)
+        #expect(status.connections == 1)
+        #expect(client.nodeKey == harness.node.identity.publicKey)
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func aClientThatExpectsAnotherNodeRefusesIt() async throws {
+        let harness = try await NodeHarness.start()
+        await #expect(throws: WireError.self) {
+            _ = try await FragmentClient.connect(host: "127.0.0.1", port: harness.node.port, identity: PeerIdentity(),
+                                                 expecting: PeerIdentity().publicKey)
+        }
+        await harness.stop()
+    }
+
+    @Test func theLedgerIsKeptAcrossRestarts() async throws {
+        let directory = try TemporaryDirectory(prefix: "flud-ledger")
+        let peer = PeerIdentity().publicKey
+        do {
+            var options = BlockStore.Options()
+            options.tables = ["trust"]
+            let store = try BlockStore(directory: directory.path, options: options)
+            let ledger = try TrustLedger(table: store.table("trust"))
+            ledger.record(.storeSucceeded(bytes: 4096), for: peer)
+            ledger.record(.auditPassed, for: peer)
+            ledger.record(.retrieveFailed, for: peer)
+            try await ledger.flush()
+            store.close()
+        }
+        var options = BlockStore.Options()
+        options.tables = ["trust"]
+        let store = try BlockStore(directory: directory.path, options: options)
+        defer { store.close() }
+        let ledger = try TrustLedger(table: store.table("trust"))
+        let record = ledger[peer]
+        #expect(record.storesSucceeded == 1)
+        #expect(record.auditsPassed == 1)
+        #expect(record.retrievesFailed == 1)
+        #expect(record.bytesStoredWith == 4096)
+        #expect(ledger.allowance(for: peer) == ledger.policy.generosity + 4096)
+    }
+
+    @Test func placementPrefersReliablePeers() throws {
+        let directory = try TemporaryDirectory(prefix: "flud-ledger")
+        var options = BlockStore.Options()
+        options.tables = ["trust"]
+        let store = try BlockStore(directory: directory.path, options: options)
+        defer { store.close() }
+        let ledger = try TrustLedger(table: store.table("trust"))
+        let (good, unknown, bad) = (PeerIdentity().publicKey, PeerIdentity().publicKey, PeerIdentity().publicKey)
+        for _ in 0..<5 {
+            ledger.record(.auditPassed, for: good)
+            ledger.record(.auditFailed, for: bad)
+        }
+        #expect(ledger.rankedForPlacement([bad, unknown, good]) == [good, unknown, bad])
+    }
+
+    /// Twelve nodes on one DHT: each fragment goes to the node whose ID is
+    /// closest to the fragment's key, found by a DHT lookup, and another user
+    /// finds and fetches it the same way.
+    @Test func aTwelveNodeNetworkStoresAndRetrievesAcrossNodes() async throws {
+        let directory = try TemporaryDirectory(prefix: "flud-network")
+        var nodes: [StorageNode] = []
+        for index in 0..<12 {
+            var configuration = StorageNode.Configuration(data: directory.path + "/node-\(index)")
+            if let first = nodes.first { configuration.bootstrap = [try DHTNode.address("127.0.0.1:\(first.port)")] }
+            nodes.append(try await StorageNode.start(configuration))
+        }
+        for node in nodes.dropFirst() { _ = await node.dht.bootstrap(from: [try DHTNode.address("127.0.0.1:\(nodes[0].port)")]) }
+        let byPort = Dictionary(uniqueKeysWithValues: nodes.map { ($0.port, $0) })
+
+        func holder(of key: ContentHash, asking node: StorageNode) async throws -> StorageNode {
+            // The lookup finds the closest other nodes; the asker counts too.
+            let target = NodeID(bytes: key.bytes.prefix(NodeID.byteCount))!
+            let found = await node.dht.lookup(target).compactMap { byPort[Int($0.port)] } + [node]
+            return try #require(found.min { $0.dht.id.distance(to: target) < $1.dht.id.distance(to: target) })
+        }
+
+        let writer = PeerIdentity()
+        let fragments = (0..<24).map { fragment(16 << 10, seed: 300 + UInt64($0)) }
+        var holders: Set<Int> = []
+        for (index, (key, bytes)) in fragments.enumerated() {
+            let node = try await holder(of: key, asking: nodes[index % 12])
+            let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: writer)
+            try await client.store(bytes)
+            await client.close()
+            holders.insert(node.port)
+        }
+        #expect(holders.count > 1, "fragments spread over several nodes")
+        let reader = PeerIdentity()
+        for (index, (key, bytes)) in fragments.enumerated() {
+            let node = try await holder(of: key, asking: nodes[(index + 5) % 12])
+            let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: reader)
+            #expect(try await client.retrieve(key) == bytes)
+            await client.close()
+        }
+        for node in nodes { await node.stop() }
+    }
+}
