@@ -50,6 +50,8 @@ fuzz: deps
 	cd Fuzz && $(SWIFT) build --sanitize=fuzzer
 	rm -rf Fuzz/.corpus && cp -r Fuzz/Corpus/KRPC Fuzz/.corpus
 	Fuzz/.build/debug/FludFuzzKRPC -max_total_time=$(FUZZ_SECONDS) -max_len=2048 Fuzz/.corpus
+	rm -rf Fuzz/.corpus-wire && cp -r Fuzz/Corpus/Wire Fuzz/.corpus-wire
+	Fuzz/.build/debug/FludFuzzWire -max_total_time=$(FUZZ_SECONDS) -max_len=4096 Fuzz/.corpus-wire
 
 clean:
-	rm -rf .build Benchmarks/.build Fuzz/.build Fuzz/.corpus perf/out
+	rm -rf .build Benchmarks/.build Fuzz/.build Fuzz/.corpus Fuzz/.corpus-wire perf/out

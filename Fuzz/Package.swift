@@ -13,6 +13,11 @@ let package = Package(
             dependencies: [.product(name: "FludDHT", package: "flud")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
+        .executableTarget(
+            name: "FludFuzzWire",
+            dependencies: [.product(name: "FludWire", package: "flud")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,8 +5,11 @@ import Foundation
 /// commits everything queued in one LMDB write transaction (group commit), so
 /// one fsync serves the whole group, then goes on until the queue is empty.
 /// Followers just wait: an operation completes only after the transaction
-/// holding it has committed. An uncontended write thus runs on its caller's
-/// thread with no hand-off at all.
+/// holding it has committed. A blocking caller (``performAndWait(bytes:_:)``)
+/// leads on its own thread, so an uncontended write has no hand-off at all; an
+/// async caller never does, since a leader blocks in fsync and may keep
+/// leading while others queue: its group is led on the writer's own thread,
+/// leaving Swift's small cooperative pool free for hashing and networking.
 ///
 /// An operation throws a logical error (quota, not found) before it writes
 /// anything; it fails alone and the rest of the group commits. An LMDB error
@@ -31,6 +34,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var stopping = false
     /// Largest group: bounds the memory a group holds and the latency of its members.
     private let maximumGroupBytes = 256 << 20
+    /// Where async callers' groups are led.
+    private let leaderQueue = DispatchQueue(label: "flud.store.group-commit")
 
     init(environment: LMDBEnvironment, capacity: Int) {
         self.environment = environment
@@ -47,7 +52,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 finish: { error in
                     if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: box.value!) }
                 },
-                bytes: bytes))
+                bytes: bytes), leadingHere: false)
         }
     }
 
@@ -56,7 +61,8 @@ final class GroupCommitWriter: @unchecked Sendable {
         let box = ResultBox<Result>()
         let done = DispatchSemaphore(value: 0)
         var failure: Error?
-        submit(Operation(apply: { box.value = try body($0) }, finish: { failure = $0; done.signal() }, bytes: bytes))
+        submit(Operation(apply: { box.value = try body($0) }, finish: { failure = $0; done.signal() }, bytes: bytes),
+               leadingHere: true)
         done.wait()
         if let failure { throw failure }
         return box.value!
@@ -70,7 +76,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func submit(_ operation: Operation) {
+    /// Queues `operation`; if no leader is active, one starts: on this thread
+    /// when `leadingHere`, else on the writer's queue.
+    private func submit(_ operation: Operation, leadingHere: Bool) {
         condition.lock()
         guard !stopping else {
             condition.unlock()
@@ -81,7 +89,12 @@ final class GroupCommitWriter: @unchecked Sendable {
         let becomesLeader = !leaderActive
         leaderActive = true
         condition.unlock()
-        if becomesLeader { lead() }
+        guard becomesLeader else { return }
+        if leadingHere {
+            lead()
+        } else {
+            leaderQueue.async { self.lead() }
+        }
     }
 
     /// Commits groups until the queue is empty, then steps down.

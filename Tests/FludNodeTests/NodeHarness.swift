@@ -42,6 +42,8 @@ final class NodeHarness: @unchecked Sendable {
 final class RawConnection: @unchecked Sendable {
     private let socket: Int32
     private var decoder = FrameDecoder(maximumBodySize: 1 << 20)
+    /// Frames that arrived together with an earlier one.
+    private var received: [Frame] = []
 
     init(port: Int) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -53,7 +55,9 @@ final class RawConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw WireError.unreachable("raw connect failed") }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        // Generous: other suites of the same test process may keep the
+        // node's threads busy for a while; a closed socket still shows at once.
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
@@ -65,18 +69,17 @@ final class RawConnection: @unchecked Sendable {
 
     /// The next frame, or nil once the node has closed the connection.
     func receive() throws -> Frame? {
-        var frames: [Frame] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while frames.isEmpty {
+        while received.isEmpty {
             let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
             if count == 0 { return nil }
             if count < 0 {
                 if errno == ECONNRESET { return nil }
-                throw WireError.timedOut("no frame from the node within 5 s")
+                throw WireError.timedOut("no frame from the node within 30 s")
             }
-            try buffer.prefix(count).withUnsafeBytes { try decoder.feed($0) { frames.append($0) } }
+            try buffer.prefix(count).withUnsafeBytes { try decoder.feed($0) { received.append($0) } }
         }
-        return frames[0]
+        return received.removeFirst()
     }
 
     /// True once the node has closed the connection (within the receive timeout).

@@ -14,6 +14,10 @@ public final class FrameInboundHandler: ChannelInboundHandler {
         decoder = FrameDecoder(maximumBodySize: maximumBodySize)
     }
 
+    /// Socket reads for fragment traffic: up to 1 MiB per read (NIO's default
+    /// stops at 64 KiB), so a large fragment takes a few reads, not dozens.
+    public static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20)
+
     /// True while part of a frame has arrived (a stalled client mid-frame).
     public var isMidFrame: Bool { !decoder.isIdle }
 

@@ -2,6 +2,7 @@ import FludCodec
 import FludNode
 import FludWire
 import Foundation
+import Logging
 
 /// Stores then retrieves `count` distinct fragments of `size` bytes on a node
 /// of this process over TCP on 127.0.0.1, `concurrency` requests in flight
@@ -33,7 +34,9 @@ struct NodeBenchmark {
     func run() async throws {
         var configuration = StorageNode.Configuration(data: directory)
         configuration.trust.generosity = Int.max / 2
-        let node = try await StorageNode.start(configuration)
+        var logger = Logger(label: "flud.bench-node")
+        logger.logLevel = .warning
+        let node = try await StorageNode.start(configuration, logger: logger)
         let identity = PeerIdentity()
         var clients: [FragmentClient] = []
         do {

@@ -285,6 +285,7 @@ struct NodeBenchCommand: AsyncParsableCommand {
             let concurrencies = try parseList(concurrency, "--concurrency", 1...1024)
             guard (1...(8 << 30)).contains(bytesPerPhase) else { throw Failure.usage("--bytes-per-phase must be 1 byte to 8 GiB") }
             guard (1...64).contains(connections) else { throw Failure.usage("--connections must be 1 to 64") }
+            tuneAllocatorForFragmentTraffic()
             let directory = (data as NSString).appendingPathComponent("flud-bench-node-\(getpid())")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             if !json { print("op        size      conc  n       MB/s      ops/s     p50 ms   p99 ms") }

@@ -38,6 +38,7 @@ struct RunNodeCommand: AsyncParsableCommand {
             let configuration = try options.configuration(data: options.data, port: options.port,
                                                           bootstrap: options.bootstrap.map(parseAddress))
             bootstrapLogging(level: options.logLevel)
+            tuneAllocatorForFragmentTraffic()
             let signals = TerminationSignals()
             let node = try await StorageNode.start(configuration)
             let metrics = try await options.startMetrics()
@@ -179,6 +180,7 @@ struct ClusterCommand: AsyncParsableCommand {
             guard (1...1000).contains(nodes) else { throw Failure.usage("--nodes must be 1 to 1000") }
             guard (1...(65535 - nodes)).contains(basePort) else { throw Failure.usage("--base-port leaves no room for \(nodes) ports") }
             bootstrapLogging(level: logLevel)
+            tuneAllocatorForFragmentTraffic()
             let signals = TerminationSignals()
             var running: [StorageNode] = []
             let seed = try parseAddress("127.0.0.1:\(basePort)")
