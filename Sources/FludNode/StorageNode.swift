@@ -79,6 +79,7 @@ public final class StorageNode: Sendable {
                                    server: server, metrics: metrics, logger: logger)
             await holder.set(node)
             await node.join(configuration.bootstrap)
+            await node.updateLevels()
             logger.info("node started", metadata: ["port": "\(node.port)", "key": "\(identity.publicKey.hex)"])
             return node
         } catch {

@@ -14,10 +14,11 @@ final class NodeProcess {
     let output = Pipe()
 
     /// Starts `flud node` on `port` and waits until it says it is listening.
-    init(data: String, port: Int) throws {
+    init(data: String, port: Int, metricsPort: Int? = nil) throws {
         self.port = port
         process.executableURL = Flud.executable
         process.arguments = ["node", "--data", data, "--port", "\(port)", "--log-level", "error"]
+            + (metricsPort.map { ["--metrics-port", "\($0)"] } ?? [])
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -45,6 +46,40 @@ final class NodeProcess {
     }
 }
 
+/// A plain HTTP/1.1 GET on 127.0.0.1: the whole response, headers included.
+func httpGet(port: Int, path: String) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw WireError.unreachable("no HTTP server on port \(port)") }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { break }
+        response += buffer.prefix(count)
+        // Stop once the announced body is complete (the server may keep the connection).
+        let text = String(decoding: response, as: UTF8.self)
+        if let headerEnd = text.range(of: "\r\n\r\n"),
+           let lengthLine = text[..<headerEnd.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+           let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)),
+           text.utf8.count - text.utf8.distance(from: text.utf8.startIndex, to: headerEnd.upperBound) >= length {
+            break
+        }
+    }
+    return String(decoding: response, as: UTF8.self)
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1 right now.
 func freePort() -> Int {
     for _ in 0..<50 {
@@ -70,7 +105,8 @@ func freePort() -> Int {
 struct FragmentCommandTests {
     @Test func thePrimitivesFromTheShellWithTheirExitStatuses() throws {
         let scratch = try Scratch()
-        let node = try NodeProcess(data: scratch.file("node"), port: freePort())
+        let metricsPort = freePort()
+        let node = try NodeProcess(data: scratch.file("node"), port: freePort(), metricsPort: metricsPort)
         let home = ["FLUD_HOME": scratch.file("home")]
         let original = try scratch.write("fragment", bytes: 8192, seed: 11)
 
@@ -107,6 +143,14 @@ struct FragmentCommandTests {
         #expect((document["key"] as? String)?.count == 64)
         let readable = try Flud.run(["node", "status", node.address], environment: home)
         #expect(readable.stdout.contains("stored         1 fragments, 8192 bytes"), "\(readable.stdout)")
+
+        let metrics = try httpGet(port: metricsPort, path: "/metrics")
+        #expect(metrics.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(metrics.contains("flud_requests_total{node=\"") && metrics.contains("type=\"store\",status=\"ok\"} 1"), "\(metrics)")
+        #expect(metrics.contains("type=\"store\",error=\"bad_key\"} 1"))
+        #expect(metrics.contains("flud_audits_total"))
+        #expect(metrics.contains("flud_request_duration_seconds_bucket"))
+        #expect(metrics.contains("flud_fragments_stored"))
 
         let list = try Flud.run(["fragment", "list", "--node", node.address], environment: home)
         #expect(list.stdout.hasPrefix("\(key) 8192 "))

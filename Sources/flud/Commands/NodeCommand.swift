@@ -40,8 +40,9 @@ struct RunNodeCommand: AsyncParsableCommand {
             bootstrapLogging(level: options.logLevel)
             tuneAllocatorForFragmentTraffic()
             let signals = TerminationSignals()
-            let node = try await StorageNode.start(configuration)
+            // Metrics first: what the node records from its first moment reaches Prometheus.
             let metrics = try await options.startMetrics()
+            let node = try await StorageNode.start(configuration)
             printNow("flud node \(node.identity.publicKey.hex) listening on udp+tcp \(options.host):\(node.port), \(await node.dht.routingTableSize()) contacts")
             await signals.wait(doingEvery: .seconds(60)) { await node.maintain() }
             await metrics?.close()
@@ -182,6 +183,7 @@ struct ClusterCommand: AsyncParsableCommand {
             bootstrapLogging(level: logLevel)
             tuneAllocatorForFragmentTraffic()
             let signals = TerminationSignals()
+            let metrics = try await metricsPort.asyncMap { try await PrometheusExport.start(host: "127.0.0.1", port: $0) }
             var running: [StorageNode] = []
             let seed = try parseAddress("127.0.0.1:\(basePort)")
             for index in 0..<nodes {
@@ -191,7 +193,6 @@ struct ClusterCommand: AsyncParsableCommand {
                 running.append(try await StorageNode.start(configuration))
             }
             for node in running.dropFirst() { _ = await node.dht.bootstrap(from: [seed]) }
-            let metrics = try await metricsPort.asyncMap { try await PrometheusExport.start(host: "127.0.0.1", port: $0) }
             for (index, node) in running.enumerated() {
                 printNow("node \(index) \(node.identity.publicKey.hex) udp+tcp 127.0.0.1:\(node.port) \(await node.dht.routingTableSize()) contacts")
             }
