@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "FludDHT", targets: ["FludDHT"]),
         .library(name: "FludWire", targets: ["FludWire"]),
         .library(name: "FludNode", targets: ["FludNode"]),
+        .library(name: "FludBackup", targets: ["FludBackup"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -25,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // flud's own C: CPU detection and the SIMD kernels.
         .target(name: "CFludKernels"),
@@ -74,9 +76,23 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        .target(
+            name: "FludBackup",
+            dependencies: [
+                "CZstd",
+                "FludCodec",
+                "FludStore",
+                "FludDHT",
+                "FludWire",
+                "FludNode",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "flud",
             dependencies: [
+                "FludBackup",
                 "FludCodec",
                 "FludStore",
                 "FludDHT",
@@ -121,6 +137,14 @@ let package = Package(
             dependencies: [
                 "FludNode", "FludWire", "FludStore", "FludDHT", "FludCodec", "FludTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "FludBackupTests",
+            dependencies: [
+                "FludBackup", "FludNode", "FludWire", "FludDHT", "FludCodec", "FludTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

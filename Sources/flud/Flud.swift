@@ -12,6 +12,7 @@ struct Flud: AsyncParsableCommand {
             5 unreachable.
             """,
         subcommands: [EncodeCommand.self, DecodeCommand.self, NodeCommand.self, ClusterCommand.self, DHTCommand.self, FragmentCommand.self,
+                      KeyCommand.self, BackupCommand.self, SnapshotsCommand.self, RestoreCommand.self,
                       StoreCommand.self, BenchCommand.self]
     )
 }

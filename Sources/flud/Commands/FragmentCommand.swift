@@ -1,4 +1,5 @@
 import ArgumentParser
+import FludBackup
 import FludCodec
 import FludWire
 import Foundation
@@ -44,7 +45,11 @@ enum FludHome {
         return NSHomeDirectory() + "/.flud"
     }
 
+    /// The identity the user proves to nodes: the one derived from their
+    /// keys (`flud key init|import`) if they have any, so their claims follow
+    /// them to a new machine; else a standalone one, created on first use.
     static func identity() throws -> PeerIdentity {
+        if let keys = try? UserKeys.load(from: path) { return keys.wireIdentity }
         do {
             return try PeerIdentity.loadOrCreate(at: path + "/identity.key")
         } catch {

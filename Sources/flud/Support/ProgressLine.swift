@@ -2,20 +2,31 @@
 import Glibc
 #endif
 
+import Foundation
+
 /// A one-line progress display on standard error, redrawn in place; silent when
 /// standard error is not a terminal so logs and pipes get no control characters.
-final class ProgressLine {
+/// Safe to update from concurrent tasks.
+final class ProgressLine: @unchecked Sendable {
     private let label: String
     private let enabled = isatty(STDERR_FILENO) == 1
     private let start = monotonicSeconds()
     private var lastDraw = 0.0
+    private let lock = NSLock()
 
     init(label: String) {
         self.label = label
     }
 
     func update(done: Int, total: Int) {
+        update(done: done, total: total, detail: "")
+    }
+
+    /// - Parameter detail: shown after the label, e.g. a count of files.
+    func update(done: Int, total: Int, detail: String) {
         guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
         let now = monotonicSeconds()
         guard now - lastDraw >= 0.2 || done == total else { return }
         lastDraw = now
@@ -23,7 +34,7 @@ final class ProgressLine {
         let rate = Double(done) / elapsed
         let percent = total > 0 ? 100 * done / total : 100
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        writeStandardError("\r\(label) \(formatBytes(done)) of \(formatBytes(total)) (\(percent) %), \(formatBytes(Int(rate)))/s, \(Int(eta.rounded())) s left   ")
+        writeStandardError("\r\(label)\(detail.isEmpty ? "" : " " + detail) \(formatBytes(done)) of \(formatBytes(total)) (\(percent) %), \(formatBytes(Int(rate)))/s, \(Int(eta.rounded())) s left   ")
     }
 
     /// Clears the line so the next output starts clean.

@@ -1,0 +1,118 @@
+import FludCodec
+import FludDHT
+import FludNode
+import FludWire
+import NIOCore
+
+/// The storage nodes a backup talks to: found through the DHT, one reused
+/// connection each, fragments placed on distinct nodes.
+public actor FragmentNetwork {
+    public let dht: DHTNode
+    public let identity: PeerIdentity
+    /// Storage nodes found, by "host:port", with their DHT IDs.
+    public private(set) var nodes: [(address: String, id: NodeID)] = []
+    private var clients: [String: FragmentClient] = [:]
+    private var connecting: [String: Task<FragmentClient, Error>] = [:]
+    /// Nodes that failed during this run: tried last.
+    private var failed: Set<String> = []
+
+    /// Joins the DHT through `bootstrap` (as a read-only client) and collects
+    /// the storage nodes it can find.
+    public static func join(bootstrap: [SocketAddress], identity: PeerIdentity) async throws -> FragmentNetwork {
+        let dht = try await DHTNode.start(readOnly: true, queryTimeout: .seconds(1))
+        guard await dht.bootstrap(from: bootstrap) > 0 else {
+            await dht.close()
+            throw WireError.unreachable("none of the bootstrap nodes answered")
+        }
+        let network = FragmentNetwork(dht: dht, identity: identity)
+        await network.discover()
+        return network
+    }
+
+    private init(dht: DHTNode, identity: PeerIdentity) {
+        self.dht = dht
+        self.identity = identity
+    }
+
+    /// Walks the DHT from a few random targets and keeps every node that answered.
+    public func discover() async {
+        for _ in 0..<4 { _ = await dht.lookup(NodeID.random()) }
+        var seen = Set(nodes.map(\.address))
+        for contact in await dht.knownContacts() {
+            let address = "\(contact.host):\(contact.port)"
+            if seen.insert(address).inserted { nodes.append((address, contact.id)) }
+        }
+    }
+
+    /// `count` node addresses for the fragments of the object named `name`:
+    /// nodes by XOR distance of their ID to the name (so placement spreads
+    /// evenly and is repeatable), reliable ones first, each used once before
+    /// any is used twice.
+    public func placement(for name: ContentHash, count: Int) -> [String] {
+        let target = NodeID(bytes: name.bytes.prefix(NodeID.byteCount))!
+        let ordered = nodes.sorted { lhs, rhs in
+            let (lhsFailed, rhsFailed) = (failed.contains(lhs.address), failed.contains(rhs.address))
+            if lhsFailed != rhsFailed { return !lhsFailed }
+            return lhs.id.distance(to: target) < rhs.id.distance(to: target)
+        }.map(\.address)
+        guard !ordered.isEmpty else { return [] }
+        return (0..<count).map { ordered[$0 % ordered.count] }
+    }
+
+    /// Stores `bytes` on the node at `preferred`, or on the next nodes of
+    /// `alternates` if it fails. Returns where it landed.
+    public func store(_ bytes: [UInt8], key: ContentHash, preferred: String, alternates: [String]) async throws -> String {
+        var lastError: Error = BackupError.notEnoughNodes(found: nodes.count)
+        for address in [preferred] + alternates.filter({ $0 != preferred }) {
+            do {
+                try await client(for: address).store(bytes, key: key)
+                return address
+            } catch {
+                lastError = error
+                await markFailed(address, error)
+            }
+        }
+        throw BackupError.uploadFailed("fragment \(key.hex.prefix(16)) could not be stored anywhere (\(lastError))")
+    }
+
+    /// The fragment `key` from the node at `address`, checked against the key.
+    public func retrieve(_ key: ContentHash, from address: String) async throws -> [UInt8] {
+        do {
+            return try await client(for: address).retrieve(key)
+        } catch {
+            await markFailed(address, error)
+            throw error
+        }
+    }
+
+    private func markFailed(_ address: String, _ error: Error) async {
+        failed.insert(address)
+        // A broken connection is dropped so the next use reconnects.
+        if case .refused = error as? WireError { return }
+        if let client = clients.removeValue(forKey: address) { await client.close() }
+    }
+
+    private func client(for address: String) async throws -> FragmentClient {
+        if let client = clients[address] { return client }
+        if let pending = connecting[address] { return try await pending.value }
+        let identity = self.identity
+        let task = Task {
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+                throw WireError.unreachable("bad node address \(address)")
+            }
+            return try await FragmentClient.connect(host: String(address[..<colon]), port: port, identity: identity,
+                                                    connectTimeout: .seconds(2))
+        }
+        connecting[address] = task
+        defer { connecting[address] = nil }
+        let client = try await task.value
+        clients[address] = client
+        return client
+    }
+
+    public func close() async {
+        for client in clients.values { await client.close() }
+        clients = [:]
+        await dht.close()
+    }
+}

@@ -1,0 +1,42 @@
+import FludStore
+import Foundation
+
+/// What a user's machine remembers between backups, in $FLUD_HOME/index
+/// (an LMDB store, so one backup runs at a time and every update is durable):
+/// the chunks already uploaded (by plaintext hash), which is what lets an
+/// interrupted backup resume without uploading them again, and the last
+/// snapshot's manifest, which makes the next backup incremental.
+/// Losing it loses nothing: a new machine rebuilds it from the network.
+final class LocalIndex: Sendable {
+    private let store: BlockStore
+    private static let latestKey = Array("latest-manifest".utf8)
+
+    init(home: String) throws {
+        var options = BlockStore.Options()
+        options.tables = ["chunks", "state"]
+        options.maximumFragmentSize = 1
+        store = try BlockStore(directory: home + "/index", options: options)
+    }
+
+    func chunk(_ hash: String) -> ChunkRef? {
+        guard let data = try? store.table("chunks").value(for: Array(hash.utf8)) else { return nil }
+        return try? JSONDecoder().decode(ChunkRef.self, from: Data(data))
+    }
+
+    func remember(_ chunk: ChunkRef) async throws {
+        try await store.table("chunks").set(Array(try JSONEncoder().encode(chunk)), for: Array(chunk.hash.utf8))
+    }
+
+    var latestManifest: Manifest? {
+        guard let data = try? store.table("state").value(for: Self.latestKey) else { return nil }
+        return try? JSONDecoder().decode(Manifest.self, from: Data(data))
+    }
+
+    func setLatest(_ manifest: Manifest) async throws {
+        try await store.table("state").set(Array(try JSONEncoder().encode(manifest)), for: Self.latestKey)
+    }
+
+    func close() {
+        store.close()
+    }
+}

@@ -1,0 +1,66 @@
+import FludCodec
+
+/// Uploads and downloads whole objects (sealed chunks, manifests) as their
+/// fragments, in parallel, over a ``FragmentNetwork``.
+struct ObjectTransfer: Sendable {
+    let network: FragmentNetwork
+    let codec: ObjectCodec
+
+    /// Seals `plaintext`, codes it k + m, stores each fragment on its own
+    /// node (another node if that one fails) and returns its reference.
+    func upload(_ plaintext: [UInt8], hash: ContentHash, dataShards: Int, parityShards: Int) async throws -> ChunkRef {
+        let sealed = try codec.seal(plaintext, hash: hash, dataShards: dataShards, parityShards: parityShards)
+        let placement = await network.placement(for: hash, count: sealed.fragments.count)
+        guard !placement.isEmpty else { throw BackupError.notEnoughNodes(found: 0) }
+        let network = self.network
+        let locations = try await withThrowingTaskGroup(of: (Int, ObjectRef.FragmentLocation).self) { group in
+            for (index, fragment) in sealed.fragments.enumerated() {
+                group.addTask {
+                    let key = ContentHash(of: fragment)
+                    // Alternates: the nodes after this one in placement order.
+                    let alternates = Array(placement[(index + 1)...] + placement[..<index])
+                    let node = try await network.store(fragment, key: key, preferred: placement[index], alternates: alternates)
+                    return (index, ObjectRef.FragmentLocation(key: key.hex, node: node))
+                }
+            }
+            var locations = [ObjectRef.FragmentLocation?](repeating: nil, count: sealed.fragments.count)
+            for try await (index, location) in group { locations[index] = location }
+            return locations.map { $0! }
+        }
+        return ChunkRef(hash: hash.hex, length: plaintext.count, compressed: sealed.compressed,
+                        object: ObjectRef(dataShards: dataShards, parityShards: parityShards,
+                                          sealedLength: sealed.sealedLength, fragments: locations))
+    }
+
+    /// The chunk's plaintext from any k of its fragments: data shards first
+    /// (no decoding needed when they all answer), then parity for the missing.
+    func download(_ chunk: ChunkRef) async throws -> [UInt8] {
+        let object = chunk.object
+        let network = self.network
+        let needed = object.dataShards
+        let fragments = try await withThrowingTaskGroup(of: (Int, [UInt8]?).self) { group in
+            var next = 0
+            func start() {
+                guard next < object.fragments.count else { return }
+                let index = next
+                next += 1
+                let location = object.fragments[index]
+                group.addTask {
+                    guard let key = ContentHash(hex: location.key) else { return (index, nil) }
+                    return (index, try? await network.retrieve(key, from: location.node))
+                }
+            }
+            for _ in 0..<needed { start() }
+            var received: [Int: [UInt8]] = [:]
+            while received.count < needed, let (index, bytes) = try await group.next() {
+                if let bytes { received[index] = bytes } else { start() }
+            }
+            group.cancelAll()
+            return received
+        }
+        guard fragments.count >= needed else {
+            throw BackupError.tooFewFragments(chunk: chunk.hash, reachable: fragments.count, needed: needed)
+        }
+        return try codec.open(fragments, chunk: chunk)
+    }
+}

@@ -1,0 +1,181 @@
+import FludCodec
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One `flud restore`: a snapshot's files, fetched from any k fragments per
+/// chunk, checked, written atomically under the target directory.
+public struct Restore: Sendable {
+    public struct Options: Sendable {
+        /// Where the snapshot's absolute paths are re-rooted: /home/a/x → TARGET/home/a/x.
+        public var target: String
+        /// A snapshot ID (or a prefix of one); nil for the newest.
+        public var snapshot: String?
+        /// Restore only these paths (and what is under them).
+        public var paths: [String] = []
+        /// Replace existing files.
+        public var force = false
+        public var parallelChunks = 4
+
+        public init(target: String) {
+            self.target = target
+        }
+    }
+
+    public struct Summary: Sendable {
+        public var snapshot: String = ""
+        public var files = 0
+        public var bytes = 0
+        public var directories = 0
+        public var symlinks = 0
+        /// Existing files left alone (no --force).
+        public var existing: [String] = []
+        /// Files that could not be restored, with why.
+        public var failed: [(path: String, reason: String)] = []
+    }
+
+    let keys: UserKeys
+    let network: FragmentNetwork
+    let options: Options
+
+    public init(keys: UserKeys, network: FragmentNetwork, options: Options) {
+        self.keys = keys
+        self.network = network
+        self.options = options
+    }
+
+    public func run(report: @escaping @Sendable (Summary) -> Void) async throws -> Summary {
+        let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
+        let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
+        guard let (latest, reference) = try await log.latest() else { throw BackupError.noSnapshots }
+        var (manifest, chunk) = (latest, reference)
+        if let wanted = options.snapshot {
+            while !SnapshotLog.id(of: chunk).hasPrefix(wanted) {
+                guard let previous = manifest.previous else { throw BackupError.unknownSnapshot(wanted) }
+                (manifest, chunk) = (try await log.manifest(previous), previous)
+            }
+        }
+        var summary = Summary(snapshot: SnapshotLog.id(of: chunk))
+        let selected = manifest.entries.filter(isSelected)
+        for entry in selected where entry.kind == .directory {
+            if makeDirectory(target(of: entry.path)) { summary.directories += 1 }
+        }
+        for entry in selected where entry.kind != .directory {
+            let destination = target(of: entry.path)
+            makeDirectory((destination as NSString).deletingLastPathComponent)
+            var info = stat()
+            if lstat(destination, &info) == 0, !options.force {
+                summary.existing.append(entry.path)
+                continue
+            }
+            do {
+                if entry.kind == .symlink {
+                    try restoreSymlink(entry, at: destination)
+                    summary.symlinks += 1
+                } else {
+                    try await restoreFile(entry, at: destination, transfer: transfer)
+                    summary.files += 1
+                    summary.bytes += entry.size
+                }
+            } catch {
+                summary.failed.append((entry.path, "\(error)"))
+            }
+            report(summary)
+        }
+        // Directory modes and times last, deepest first: writing into a
+        // directory changes its time, and a read-only one would refuse files.
+        for entry in selected.reversed() where entry.kind == .directory {
+            setAttributes(of: entry, at: target(of: entry.path))
+        }
+        return summary
+    }
+
+    private func isSelected(_ entry: Manifest.Entry) -> Bool {
+        options.paths.isEmpty || options.paths.contains { path in
+            let path = URL(fileURLWithPath: path).standardizedFileURL.path
+            return entry.path == path || entry.path.hasPrefix(path.hasSuffix("/") ? path : path + "/")
+                || path.hasPrefix(entry.path + "/")  // its parents, so the path can be re-rooted
+        }
+    }
+
+    private func target(of path: String) -> String {
+        (options.target as NSString).appendingPathComponent(path)
+    }
+
+    @discardableResult
+    private func makeDirectory(_ path: String) -> Bool {
+        (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) != nil
+    }
+
+    /// Fetches the chunks (a few at a time), writes a temporary file beside the
+    /// destination and renames it into place only once every chunk checked out.
+    private func restoreFile(_ entry: Manifest.Entry, at destination: String, transfer: ObjectTransfer) async throws {
+        let temporary = destination + ".flud-restore-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw BackupError.uploadFailed("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        var closed = false
+        defer {
+            if !closed { close(descriptor) }
+            unlink(temporary)
+        }
+        let chunks = entry.chunks ?? []
+        var next = 0
+        try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            var pending: [Int: [UInt8]] = [:]
+            var written = 0
+            func start() {
+                guard next < chunks.count else { return }
+                let index = next
+                next += 1
+                group.addTask { (index, try await transfer.download(chunks[index])) }
+            }
+            for _ in 0..<options.parallelChunks { start() }
+            while let (index, bytes) = try await group.next() {
+                pending[index] = bytes
+                while let ready = pending.removeValue(forKey: written) {
+                    try writeAll(ready, to: descriptor, path: destination)
+                    written += 1
+                }
+                start()
+            }
+        }
+        guard fsync(descriptor) == 0 else { throw BackupError.uploadFailed("cannot write \(destination): \(String(cString: strerror(errno)))") }
+        close(descriptor)
+        closed = true
+        if options.force { unlink(destination) }
+        guard rename(temporary, destination) == 0 else {
+            throw BackupError.uploadFailed("cannot move the restored file to \(destination): \(String(cString: strerror(errno)))")
+        }
+        setAttributes(of: entry, at: destination)
+    }
+
+    private func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { throw BackupError.uploadFailed("cannot write \(path): \(String(cString: strerror(errno)))") }
+            offset += count
+        }
+    }
+
+    private func restoreSymlink(_ entry: Manifest.Entry, at destination: String) throws {
+        if options.force { unlink(destination) }
+        guard symlink(entry.target ?? "", destination) == 0 else {
+            throw BackupError.uploadFailed("cannot create the symlink \(destination): \(String(cString: strerror(errno)))")
+        }
+        var times = [Glibc.timespec](repeating: Self.time(entry.modified), count: 2)
+        utimensat(AT_FDCWD, destination, &times, AT_SYMLINK_NOFOLLOW)
+    }
+
+    private func setAttributes(of entry: Manifest.Entry, at path: String) {
+        chmod(path, mode_t(entry.mode))
+        var times = [Glibc.timespec](repeating: Self.time(entry.modified), count: 2)
+        utimensat(AT_FDCWD, path, &times, 0)
+    }
+
+    private static func time(_ nanoseconds: Int64) -> Glibc.timespec {
+        Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+}

@@ -1,0 +1,78 @@
+import FludCodec
+import FludDHT
+import Foundation
+
+/// The user's snapshots: manifests stored like data, the newest named by the
+/// signed root in the DHT, each naming the one before.
+struct SnapshotLog: Sendable {
+    let keys: UserKeys
+    let network: FragmentNetwork
+    let transfer: ObjectTransfer
+
+    /// The root as published, with its sequence number.
+    func root() async -> (chunk: ChunkRef, sequence: Int64)? {
+        let item = await network.dht.get(SnapshotRoot.target(for: keys), salt: SnapshotRoot.salt)
+        guard let item, let mutable = item.mutable, mutable.publicKey == keys.snapshotKey.publicKey,
+              let chunk = SnapshotRoot.decode(item.value) else { return nil }
+        return (chunk, mutable.sequence)
+    }
+
+    func latestReference() async throws -> ChunkRef? {
+        await root()?.chunk
+    }
+
+    func latest() async throws -> (manifest: Manifest, reference: ChunkRef)? {
+        guard let (chunk, _) = await root() else { return nil }
+        return (try await manifest(chunk), chunk)
+    }
+
+    func manifest(_ chunk: ChunkRef) async throws -> Manifest {
+        let bytes = try await transfer.download(chunk)
+        do {
+            return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
+        } catch {
+            throw BackupError.corruptObject("the snapshot manifest \(chunk.hash.prefix(16)) does not parse")
+        }
+    }
+
+    /// Stores `manifest` and points the root at it. Returns the snapshot's ID.
+    func publish(_ manifest: Manifest) async throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let bytes = Array(try encoder.encode(manifest))
+        let hash = ContentHash(of: bytes)
+        let chunk = try await transfer.upload(bytes, hash: hash, dataShards: SnapshotRoot.manifestCode.dataShards,
+                                              parityShards: SnapshotRoot.manifestCode.parityShards)
+        let sequence = (await root()?.sequence ?? 0) + 1
+        let item = StoredItem(value: try SnapshotRoot.encode(chunk), signedBy: keys.snapshotKey,
+                              salt: SnapshotRoot.salt, sequence: sequence)
+        do {
+            _ = try await network.dht.put(item)
+        } catch {
+            throw BackupError.uploadFailed("the snapshot is stored but its root could not be published in the DHT (\(error))")
+        }
+        return Self.id(of: chunk)
+    }
+
+    /// Every snapshot, newest first.
+    func list() async throws -> [SnapshotSummary] {
+        var summaries: [SnapshotSummary] = []
+        var next = try await latestReference()
+        while let chunk = next, summaries.count < 10_000 {
+            let manifest = try await manifest(chunk)
+            let files = manifest.entries.filter { $0.kind == .file }
+            summaries.append(SnapshotSummary(id: Self.id(of: chunk), created: manifest.created, roots: manifest.roots,
+                                             files: files.count, bytes: files.reduce(0) { $0 + $1.size }, manifest: chunk))
+            next = manifest.previous
+        }
+        return summaries
+    }
+
+    static func id(of chunk: ChunkRef) -> String { String(chunk.hash.prefix(16)) }
+}
+
+/// Every snapshot of the user whose `keys` these are, newest first.
+public func snapshots(keys: UserKeys, network: FragmentNetwork) async throws -> [SnapshotSummary] {
+    let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
+    return try await SnapshotLog(keys: keys, network: network, transfer: transfer).list()
+}

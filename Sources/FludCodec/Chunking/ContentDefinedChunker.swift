@@ -1,0 +1,70 @@
+/// Cuts a byte stream into content-defined chunks, so an insertion or
+/// deletion in the middle of a file moves only the chunk boundaries near it
+/// and the rest of the file's chunks stay the same (and dedupe).
+///
+/// A gear rolling hash (as in FastCDC: `hash = hash << 1 + gear[byte]`) is
+/// checked at every byte between the minimum and maximum size; a boundary is
+/// where its top bits are zero. Before the average size the test needs two
+/// more zero bits than after it ("normalized chunking"), which narrows the
+/// spread of chunk sizes around the average.
+public struct ContentDefinedChunker: Sendable {
+    public let minimumSize: Int
+    public let averageSize: Int
+    public let maximumSize: Int
+    private let bitsBeforeAverage: UInt64
+    private let bitsAfterAverage: UInt64
+
+    /// - Parameter averageSize: a power of two, at least 1 KiB. Chunks are
+    ///   between a quarter and four times it.
+    public init(averageSize: Int = 1 << 20) {
+        precondition(averageSize >= 1024 && averageSize & (averageSize - 1) == 0, "the average chunk size must be a power of two ≥ 1 KiB")
+        self.averageSize = averageSize
+        minimumSize = averageSize / 4
+        maximumSize = averageSize * 4
+        let bits = UInt64(averageSize.trailingZeroBitCount)
+        bitsBeforeAverage = bits + 2
+        bitsAfterAverage = bits - 2
+    }
+
+    /// The length of the chunk that starts at the beginning of `bytes`.
+    ///
+    /// - Parameter isEnd: `bytes` runs to the end of the stream. Otherwise it
+    ///   must hold at least `maximumSize` bytes (or the chunk's end is unknown).
+    public func chunkLength(in bytes: UnsafeRawBufferPointer, isEnd: Bool) -> Int {
+        precondition(isEnd || bytes.count >= maximumSize, "pass at least maximumSize bytes before the end")
+        let count = min(bytes.count, maximumSize)
+        guard count > minimumSize else { return count }
+        let gear = Self.gear
+        var hash: UInt64 = 0
+        var index = minimumSize
+        let average = min(averageSize, count)
+        let shiftBefore = 64 - bitsBeforeAverage
+        let shiftAfter = 64 - bitsAfterAverage
+        return gear.withUnsafeBufferPointer { gear in
+            while index < average {
+                hash = (hash << 1) &+ gear[Int(bytes[index])]
+                if hash >> shiftBefore == 0 { return index + 1 }
+                index += 1
+            }
+            while index < count {
+                hash = (hash << 1) &+ gear[Int(bytes[index])]
+                if hash >> shiftAfter == 0 { return index + 1 }
+                index += 1
+            }
+            return count
+        }
+    }
+
+    /// 256 fixed pseudo-random 64-bit values (SplitMix64 from a fixed seed):
+    /// part of the chunk format, so they must never change.
+    static let gear: [UInt64] = {
+        var state: UInt64 = 0x666C_7564_6364_6301  // "fludcdc\u{1}"
+        return (0..<256).map { _ in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var mixed = state
+            mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+            return mixed ^ (mixed >> 31)
+        }
+    }()
+}

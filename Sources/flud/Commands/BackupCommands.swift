@@ -1,0 +1,310 @@
+import ArgumentParser
+import FludBackup
+import FludCodec
+import Foundation
+
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key",
+        abstract: "Create, show, export or import your identity and its recovery phrase.",
+        discussion: """
+            All your keys derive from one secret kept in $FLUD_HOME/user.key (default \
+            ~/.flud). Its recovery phrase is the one credential that restores your \
+            backups on a new machine: write it down and keep it safe.
+            """,
+        subcommands: [KeyInitCommand.self, KeyShowCommand.self, KeyExportCommand.self, KeyImportCommand.self]
+    )
+}
+
+struct KeyInitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create your keys and print the recovery phrase (once) on standard output."
+    )
+
+    func run() throws {
+        try reportingFailures {
+            let keys = UserKeys.generate()
+            try keys.save(in: FludHome.path)
+            print(keys.recoveryPhrase)
+            writeStandardError("flud: keys created in \(UserKeys.path(in: FludHome.path)); the line above is your recovery phrase: write it down, it is the only way to your backups if this machine is lost\n")
+        }
+    }
+}
+
+struct KeyShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Print where your keys are and their public halves (no secrets)."
+    )
+
+    func run() throws {
+        try reportingFailures {
+            let keys = try UserKeys.load(from: FludHome.path)
+            print("keys           \(UserKeys.path(in: FludHome.path))")
+            print("snapshot key   \(ContentHash(bytes: keys.snapshotKey.publicKey)!.hex)")
+            print("node identity  \(keys.wireIdentity.publicKey.hex)")
+        }
+    }
+}
+
+struct KeyExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Print your recovery phrase."
+    )
+
+    func run() throws {
+        try reportingFailures {
+            print(try UserKeys.load(from: FludHome.path).recoveryPhrase)
+        }
+    }
+}
+
+struct KeyImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Restore your keys from a recovery phrase (from a file, or standard input).",
+        discussion: "Refuses to replace other keys already in $FLUD_HOME; nothing is written when the phrase is wrong."
+    )
+
+    @Option(help: ArgumentHelp("A file holding the phrase.", valueName: "file"))
+    var phraseFile: String?
+
+    func run() throws {
+        try reportingFailures {
+            let text: String
+            if let phraseFile {
+                guard let data = FileManager.default.contents(atPath: phraseFile) else {
+                    throw Failure(kind: .runtime, description: "cannot read \(phraseFile)")
+                }
+                text = String(decoding: data, as: UTF8.self)
+            } else {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            }
+            let keys = try UserKeys(recoveryPhrase: text)
+            try keys.save(in: FludHome.path)
+            writeStandardError("flud: keys imported into \(UserKeys.path(in: FludHome.path))\n")
+        }
+    }
+}
+
+/// `--bootstrap`, and the storage network reached through it as the user.
+struct NetworkOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A node to join through (repeatable).", valueName: "host:port"))
+    var bootstrap: [String] = []
+
+    func join(_ keys: UserKeys) async throws -> FragmentNetwork {
+        guard !bootstrap.isEmpty else { throw Failure.usage("give at least one --bootstrap HOST:PORT") }
+        let network = try await FragmentNetwork.join(bootstrap: try bootstrap.map(parseAddress), identity: keys.wireIdentity)
+        guard await !network.nodes.isEmpty else {
+            await network.close()
+            throw BackupError.notEnoughNodes(found: 0)
+        }
+        return network
+    }
+}
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Back up files and directories to the flud network as a new snapshot.",
+        discussion: """
+            Files are cut into content-defined chunks; chunks already stored are not \
+            uploaded again, and files unchanged since the last snapshot (size, time, \
+            inode) are not read again. Each new chunk is compressed when that pays, \
+            encrypted (AES-256-GCM, key from its content and your secret), coded into \
+            k + m fragments and spread over the nodes found through --bootstrap. \
+            Progress shows on a terminal; --json prints progress and a summary as JSON \
+            lines. Exit status: 0 done, 3 snapshot saved but some paths could not be \
+            read (listed on standard error), 1 failed, 64 invalid arguments.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Files and directories to back up.", valueName: "path"))
+    var paths: [String]
+
+    @Option(name: .short, help: "Fragments that rebuild a chunk (k).")
+    var k: Int = 20
+
+    @Option(name: .short, help: "Extra fragments, any of which may be lost (m).")
+    var m: Int = 20
+
+    @Option(help: ArgumentHelp("Leave out paths matching this glob (repeatable).", valueName: "pattern"))
+    var exclude: [String] = []
+
+    @Option(help: ArgumentHelp("Average chunk size, a power of two.", valueName: "bytes"))
+    var chunkSize: Int = 1 << 20
+
+    @OptionGroup var network: NetworkOptions
+
+    @Flag(help: "Print progress and the summary as JSON lines.")
+    var json = false
+
+    func validate() throws {
+        guard k >= 1, m >= 1, k + m <= 255 else { throw Failure.usage("k and m must be at least 1 and k + m at most 255") }
+        guard chunkSize >= 1 << 12, chunkSize <= 16 << 20, chunkSize & (chunkSize - 1) == 0 else {
+            throw Failure.usage("--chunk-size must be a power of two from 4 KiB to 16 MiB")
+        }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let keys = try UserKeys.load(from: FludHome.path)
+            var options = Backup.Options(paths: paths)
+            (options.dataShards, options.parityShards, options.averageChunkSize, options.excludes) = (k, m, chunkSize, exclude)
+            tuneAllocatorForFragmentTraffic()
+            let network = try await self.network.join(keys)
+            let started = monotonicSeconds()
+            let progress = ProgressLine(label: "backup")
+            let json = self.json
+            let reporter = ThrottledReporter()
+            let summary: Backup.Summary
+            do {
+                summary = try await Backup(keys: keys, network: network, home: FludHome.path, options: options).run { state in
+                    guard reporter.due(final: state.filesDone == state.filesTotal) else { return }
+                    if json {
+                        printNow(JSONLine().field("event", "progress").field("files", state.filesDone).field("files_total", state.filesTotal)
+                            .field("bytes", state.bytesDone).field("bytes_total", state.bytesTotal).text)
+                    } else {
+                        progress.update(done: state.bytesDone, total: state.bytesTotal, detail: "\(state.filesDone)/\(state.filesTotal) files,")
+                    }
+                }
+            } catch {
+                progress.finish()
+                await network.close()
+                throw error
+            }
+            progress.finish()
+            await network.close()
+            let seconds = monotonicSeconds() - started
+            let state = summary.progress
+            for (path, reason) in summary.skipped { printError("flud: skipped \(path): \(reason)") }
+            if json {
+                printNow(JSONLine().field("event", "summary").field("snapshot", summary.snapshot).field("files", state.filesDone)
+                    .field("bytes", state.bytesDone).field("chunks_uploaded", state.chunksUploaded)
+                    .field("chunks_reused", state.chunksReused).field("bytes_uploaded", state.bytesUploaded)
+                    .field("skipped", summary.skipped.count).field("seconds", (seconds * 1000).rounded() / 1000).text)
+            } else {
+                printNow("snapshot \(summary.snapshot): \(state.filesDone) files, \(formatBytes(state.bytesDone)); \(state.chunksUploaded) chunks uploaded (\(formatBytes(state.bytesUploaded))), \(state.chunksReused) already stored; \(String(format2: seconds)) s")
+            }
+            if !summary.skipped.isEmpty { throw ExitCode(3) }
+        }
+    }
+}
+
+/// Lets progress through at most five times a second (and always the last).
+final class ThrottledReporter: @unchecked Sendable {
+    private var last = 0.0
+    private let lock = NSLock()
+
+    func due(final: Bool) -> Bool {
+        lock.withLock {
+            let now = monotonicSeconds()
+            guard final || now - last >= 0.2 else { return false }
+            last = now
+            return true
+        }
+    }
+}
+
+struct SnapshotsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshots",
+        abstract: "List your snapshots, newest first."
+    )
+
+    @OptionGroup var network: NetworkOptions
+
+    @Flag(help: "One JSON object per snapshot.")
+    var json = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let keys = try UserKeys.load(from: FludHome.path)
+            let network = try await self.network.join(keys)
+            let snapshots: [SnapshotSummary]
+            do {
+                snapshots = try await FludBackup.snapshots(keys: keys, network: network)
+            } catch {
+                await network.close()
+                throw error
+            }
+            await network.close()
+            guard !snapshots.isEmpty else { throw BackupError.noSnapshots }
+            for snapshot in snapshots {
+                let date = Date(timeIntervalSince1970: snapshot.created)
+                if json {
+                    printNow(JSONLine().field("id", snapshot.id).field("created", ISO8601DateFormatter().string(from: date))
+                        .field("files", snapshot.files).field("bytes", snapshot.bytes)
+                        .field("paths", snapshot.roots.joined(separator: ":")).text)
+                } else {
+                    printNow("\(snapshot.id)  \(ISO8601DateFormatter().string(from: date))  \(snapshot.files) files  \(formatBytes(snapshot.bytes))  \(snapshot.roots.joined(separator: " "))")
+                }
+            }
+        }
+    }
+}
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a snapshot (the newest by default) under a target directory.",
+        discussion: """
+            Paths are re-rooted under --target: a backed-up /home/a/x lands at \
+            TARGET/home/a/x. Each chunk comes from any k of its fragments, fetched in \
+            parallel; every fragment, chunk and file is checked against its hash, and a \
+            file appears only once complete. Existing files are left alone unless \
+            --force. Exit status: 0 everything restored, 1 some files could not be \
+            restored or already existed (listed), 64 invalid arguments.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A snapshot ID (or its first digits) from `flud snapshots`.", valueName: "snapshot"))
+    var snapshot: String?
+
+    @Option(help: ArgumentHelp("Directory to restore under.", valueName: "dir"))
+    var target: String
+
+    @Option(help: ArgumentHelp("Restore only this path and what is under it (repeatable).", valueName: "path"))
+    var path: [String] = []
+
+    @Flag(help: "Replace files that already exist.")
+    var force = false
+
+    @OptionGroup var network: NetworkOptions
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let keys = try UserKeys.load(from: FludHome.path)
+            var options = Restore.Options(target: target)
+            (options.snapshot, options.paths, options.force) = (snapshot, path, force)
+            tuneAllocatorForFragmentTraffic()
+            let network = try await self.network.join(keys)
+            let started = monotonicSeconds()
+            let summary: Restore.Summary
+            do {
+                summary = try await Restore(keys: keys, network: network, options: options).run { _ in }
+            } catch {
+                await network.close()
+                throw error
+            }
+            await network.close()
+            let seconds = monotonicSeconds() - started
+            for path in summary.existing { printError("flud: \(path) exists under \(target); left alone (--force replaces it)") }
+            for (path, reason) in summary.failed { printError("flud: cannot restore \(path): \(reason)") }
+            if json {
+                printNow(JSONLine().field("snapshot", summary.snapshot).field("files", summary.files).field("bytes", summary.bytes)
+                    .field("directories", summary.directories).field("symlinks", summary.symlinks)
+                    .field("existing", summary.existing.count).field("failed", summary.failed.count)
+                    .field("seconds", (seconds * 1000).rounded() / 1000).text)
+            } else {
+                printNow("restored snapshot \(summary.snapshot): \(summary.files) files (\(formatBytes(summary.bytes))), \(summary.directories) directories, \(summary.symlinks) symlinks in \(String(format2: seconds)) s")
+            }
+            if !summary.failed.isEmpty || !summary.existing.isEmpty { throw ExitCode.failure }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import FludCodec
+import FludDHT
+import FludNode
+import FludTestSupport
+import Foundation
+import Logging
+import NIOCore
+import Testing
+@testable import FludBackup
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A local network of storage nodes in this process.
+final class LocalNetwork: @unchecked Sendable {
+    let directory: TemporaryDirectory
+    var nodes: [StorageNode?] = []
+
+    init(nodes count: Int) async throws {
+        directory = try TemporaryDirectory(prefix: "flud-backup-net")
+        var logger = Logger(label: "flud.test-node")
+        logger.logLevel = .error
+        for index in 0..<count {
+            var configuration = StorageNode.Configuration(data: directory.path + "/node-\(index)")
+            if let first = nodes.first, let first { configuration.bootstrap = [try DHTNode.address("127.0.0.1:\(first.port)")] }
+            nodes.append(try await StorageNode.start(configuration, logger: logger))
+        }
+        for node in nodes.dropFirst() { _ = await node!.dht.bootstrap(from: [bootstrap]) }
+    }
+
+    var bootstrap: SocketAddress { try! DHTNode.address("127.0.0.1:\(nodes[0]!.port)") }
+
+    func join(_ keys: UserKeys) async throws -> FragmentNetwork {
+        try await FragmentNetwork.join(bootstrap: [bootstrap], identity: keys.wireIdentity)
+    }
+
+    /// Stops `indices` without a goodbye to the others.
+    func kill(_ indices: [Int]) async {
+        for index in indices {
+            await nodes[index]?.stop()
+            nodes[index] = nil
+        }
+    }
+
+    func stop() async {
+        for node in nodes { await node?.stop() }
+    }
+}
+
+/// A directory tree with what a backup must keep: nested directories, random
+/// and compressible files, a duplicate, an empty file, a symlink, modes, times.
+func makeTree(at root: String) throws {
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: root + "/docs/deep/er", withIntermediateDirectories: true)
+    try Data(deterministicBytes(700_000, seed: 1)).write(to: URL(fileURLWithPath: root + "/random.bin"))
+    try Data(deterministicBytes(700_000, seed: 1)).write(to: URL(fileURLWithPath: root + "/docs/duplicate.bin"))
+    try Data(String(repeating: "flud keeps your files safe. ", count: 40_000).utf8).write(to: URL(fileURLWithPath: root + "/docs/text.txt"))
+    try Data().write(to: URL(fileURLWithPath: root + "/docs/empty"))
+    try Data(deterministicBytes(3000, seed: 2)).write(to: URL(fileURLWithPath: root + "/docs/deep/er/small"))
+    try fm.createSymbolicLink(atPath: root + "/docs/link", withDestinationPath: "../random.bin")
+    chmod(root + "/docs/deep/er/small", 0o640)
+    var times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 123_456_789), timespec(tv_sec: 1_600_000_000, tv_nsec: 123_456_789)]
+    utimensat(AT_FDCWD, root + "/random.bin", &times, 0)
+}
+
+/// Every path under `root` with its kind, mode, time, size and content (or link target).
+func describeTree(_ root: String) throws -> [String: String] {
+    var result: [String: String] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: root)!
+    while let relative = enumerator.nextObject() as? String {
+        let path = root + "/" + relative
+        var info = stat()
+        lstat(path, &info)
+        let kind = info.st_mode & S_IFMT
+        var description = "mode \(info.st_mode & 0o7777)"
+        if kind == S_IFLNK {
+            description += " -> " + (try FileManager.default.destinationOfSymbolicLink(atPath: path))
+        } else if kind == S_IFREG {
+            description += " mtime \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) sha \(ContentHash(of: Array(FileManager.default.contents(atPath: path)!)).hex)"
+        } else {
+            description += " dir"
+        }
+        result[relative] = description
+    }
+    return result
+}
+
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct BackupRestoreTests {
+    @Test func backUpRestoreAfterLosingAThirdOfTheNodesAndTheMachine() async throws {
+        let network = try await LocalNetwork(nodes: 12)
+        let scratch = try TemporaryDirectory(prefix: "flud-backup")
+        let source = scratch.path + "/source"
+        try makeTree(at: source)
+        let home = scratch.path + "/home"
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+
+        var options = Backup.Options(paths: [source])
+        (options.dataShards, options.parityShards, options.averageChunkSize) = (4, 4, 64 << 10)
+        let client = try await network.join(keys)
+        let first = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(first.skipped.isEmpty)
+        #expect(first.progress.filesDone == 5)
+        #expect(first.progress.chunksUploaded > 10)
+        #expect(first.progress.chunksReused > 0, "the duplicate file's chunks are stored once")
+
+        // Incremental: one file changes, the rest is not read again.
+        try Data(deterministicBytes(2000, seed: 9)).write(to: URL(fileURLWithPath: source + "/docs/deep/er/small"))
+        chmod(source + "/docs/deep/er/small", 0o640)
+        let second = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(second.progress.chunksUploaded == 1)
+        #expect(second.snapshot != first.snapshot)
+        let listed = try await snapshots(keys: keys, network: client)
+        #expect(listed.map(\.id) == [second.snapshot, first.snapshot])
+        await client.close()
+
+        // A third of the nodes die; the machine is lost; the phrase alone restores.
+        await network.kill([1, 4, 7, 10])
+        let newHome = scratch.path + "/new-home"
+        let recovered = try UserKeys(recoveryPhrase: keys.recoveryPhrase)
+        try recovered.save(in: newHome)
+        let restorer = try await network.join(recovered)
+        let target = scratch.path + "/restored"
+        let summary = try await Restore(keys: recovered, network: restorer, options: Restore.Options(target: target)).run { _ in }
+        #expect(summary.failed.isEmpty, "\(summary.failed)")
+        #expect(summary.files == 5)
+        #expect(try describeTree(target + source) == describeTree(source))
+
+        // The older snapshot, by ID, and only one path of it.
+        var older = Restore.Options(target: scratch.path + "/older")
+        (older.snapshot, older.paths) = (String(first.snapshot.prefix(8)), [source + "/docs/deep"])
+        let partial = try await Restore(keys: recovered, network: restorer, options: older).run { _ in }
+        #expect(partial.files == 1)
+        #expect(FileManager.default.contents(atPath: scratch.path + "/older" + source + "/docs/deep/er/small")
+                == Data(deterministicBytes(3000, seed: 2)))
+
+        // Existing files are left alone unless forced.
+        let again = try await Restore(keys: recovered, network: restorer, options: Restore.Options(target: target)).run { _ in }
+        #expect(again.existing.count == 6)
+        await restorer.close()
+        await network.stop()
+    }
+
+    @Test func aWrongCredentialFindsNothingAndWritesNothing() async throws {
+        let network = try await LocalNetwork(nodes: 6)
+        let scratch = try TemporaryDirectory(prefix: "flud-backup")
+        try makeTree(at: scratch.path + "/source")
+        let keys = UserKeys.generate()
+        var options = Backup.Options(paths: [scratch.path + "/source"])
+        (options.dataShards, options.parityShards) = (2, 2)
+        let client = try await network.join(keys)
+        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
+        await client.close()
+
+        let stranger = UserKeys.generate()
+        let other = try await network.join(stranger)
+        await #expect(throws: BackupError.noSnapshots) {
+            _ = try await Restore(keys: stranger, network: other, options: Restore.Options(target: scratch.path + "/out")).run { _ in }
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.path + "/out"))
+        await other.close()
+        await network.stop()
+    }
+
+    @Test func withTooFewNodesLeftTheRestoreSaysWhatIsLostAndRestoresTheRest() async throws {
+        let network = try await LocalNetwork(nodes: 8)
+        let scratch = try TemporaryDirectory(prefix: "flud-backup")
+        let source = scratch.path + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        for index in 0..<12 {
+            try Data(deterministicBytes(5000, seed: UInt64(100 + index))).write(to: URL(fileURLWithPath: source + "/file-\(index)"))
+        }
+        let keys = UserKeys.generate()
+        var options = Backup.Options(paths: [source])
+        (options.dataShards, options.parityShards) = (3, 1)
+        let client = try await network.join(keys)
+        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
+        await client.close()
+        await network.kill([2, 5, 6])
+        let restorer = try await network.join(keys)
+        let target = scratch.path + "/restored"
+        let summary = try await Restore(keys: keys, network: restorer, options: Restore.Options(target: target)).run { _ in }
+        #expect(!summary.failed.isEmpty, "with 3 of 8 nodes gone, about half the 3+1 chunks lost 2 fragments or more")
+        #expect(summary.files + summary.failed.count == 12)
+        for index in 0..<12 {
+            let path = source + "/file-\(index)"
+            if let restored = FileManager.default.contents(atPath: target + path) {
+                #expect(restored == Data(deterministicBytes(5000, seed: UInt64(100 + index))), "a restored file is whole")
+            } else {
+                #expect(summary.failed.contains { $0.path == path })
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target + source).allSatisfy { !$0.contains(".flud-restore") })
+        await restorer.close()
+        await network.stop()
+    }
+}
