@@ -15,7 +15,8 @@ enum Flud {
     static let executable = builtExecutable(named: "flud")
 
     @discardableResult
-    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> FludRun {
+    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
+                    input: String? = nil) throws -> FludRun {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -24,7 +25,13 @@ enum Flud {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
         // Read both pipes before waiting so a chatty child cannot block on a full pipe.
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()

@@ -14,11 +14,12 @@ final class NodeProcess {
     let output = Pipe()
 
     /// Starts `flud node` on `port` and waits until it says it is listening.
-    init(data: String, port: Int, metricsPort: Int? = nil) throws {
+    init(data: String, port: Int, metricsPort: Int? = nil, bootstrap: String? = nil) throws {
         self.port = port
         process.executableURL = Flud.executable
         process.arguments = ["node", "--data", data, "--port", "\(port)", "--log-level", "error"]
             + (metricsPort.map { ["--metrics-port", "\($0)"] } ?? [])
+            + (bootstrap.map { ["--bootstrap", $0] } ?? [])
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -22,7 +22,7 @@ struct IdentityTests {
     @Test func aDamagedKeyFileIsAnErrorNotANewIdentity() throws {
         let directory = try TemporaryDirectory(prefix: "flud-identity")
         let path = directory.file("identity.key")
-        FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3]))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])))
         #expect(throws: IdentityError.self) { try PeerIdentity.loadOrCreate(at: path) }
     }
 
