@@ -8,6 +8,13 @@ import Logging
 import Glibc
 #endif
 
+/// Nodes in tests log errors only.
+let quietLogger: Logger = {
+    var logger = Logger(label: "flud.test-node")
+    logger.logLevel = .error
+    return logger
+}()
+
 /// A storage node of this process on 127.0.0.1, in a temporary directory.
 final class NodeHarness: @unchecked Sendable {
     let directory: TemporaryDirectory
@@ -17,9 +24,7 @@ final class NodeHarness: @unchecked Sendable {
         let directory = try TemporaryDirectory(prefix: "flud-node")
         var configuration = StorageNode.Configuration(data: directory.path + "/node")
         configure(&configuration)
-        var logger = Logger(label: "flud.test-node")
-        logger.logLevel = .error
-        return NodeHarness(directory: directory, node: try await StorageNode.start(configuration, logger: logger))
+        return NodeHarness(directory: directory, node: try await StorageNode.start(configuration, logger: quietLogger))
     }
 
     private init(directory: TemporaryDirectory, node: StorageNode) {

@@ -12,11 +12,11 @@ struct NodeTests {
     @Test func aNodeKeepsItsIdentityAcrossRestartsAndItsIDFollowsTheKey() async throws {
         let directory = try TemporaryDirectory(prefix: "flud-node")
         let configuration = StorageNode.Configuration(data: directory.path)
-        let first = try await StorageNode.start(configuration)
+        let first = try await StorageNode.start(configuration, logger: quietLogger)
         let key = first.identity.publicKey
         #expect(first.dht.id == StorageNode.nodeID(for: key))
         await first.stop()
-        let second = try await StorageNode.start(configuration)
+        let second = try await StorageNode.start(configuration, logger: quietLogger)
         #expect(second.identity.publicKey == key)
         #expect(second.dht.id == first.dht.id)
         await second.stop()
@@ -97,7 +97,7 @@ struct NodeTests {
         for index in 0..<12 {
             var configuration = StorageNode.Configuration(data: directory.path + "/node-\(index)")
             if let first = nodes.first { configuration.bootstrap = [try DHTNode.address("127.0.0.1:\(first.port)")] }
-            nodes.append(try await StorageNode.start(configuration))
+            nodes.append(try await StorageNode.start(configuration, logger: quietLogger))
         }
         for node in nodes.dropFirst() { _ = await node.dht.bootstrap(from: [try DHTNode.address("127.0.0.1:\(nodes[0].port)")]) }
         let byPort = Dictionary(uniqueKeysWithValues: nodes.map { ($0.port, $0) })
