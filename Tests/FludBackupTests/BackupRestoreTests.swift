@@ -195,4 +195,42 @@ struct BackupRestoreTests {
         await restorer.close()
         await network.stop()
     }
+
+    @Test func repairRebuildsWhatDeadNodesTookSoTheDataOutlivesMoreDeaths() async throws {
+        let network = try await LocalNetwork(nodes: 12)
+        let scratch = try TemporaryDirectory(prefix: "flud-repair")
+        let source = scratch.path + "/source"
+        try makeTree(at: source)
+        let keys = UserKeys.generate()
+        var options = Backup.Options(paths: [source])
+        (options.dataShards, options.parityShards, options.averageChunkSize) = (4, 4, 64 << 10)
+        let client = try await network.join(keys)
+        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
+        await client.close()
+
+        await network.kill([3, 6, 9])
+        let maintainer = try await network.join(keys)
+        let audit = try await Maintenance(keys: keys, network: maintainer).verify(sample: 1)
+        #expect(audit.missing > 0)
+        #expect(audit.healthy + audit.missing == audit.fragments)
+        #expect(audit.unrecoverable.isEmpty)
+        let repair = try await Maintenance(keys: keys, network: maintainer).repair()
+        #expect(repair.rebuilt == repair.missing)
+        #expect(repair.rebuilt > 0)
+        #expect(repair.newSnapshot != nil)
+        let after = try await Maintenance(keys: keys, network: maintainer).verify(sample: 1)
+        #expect(after.missing == 0, "every fragment is on a live node again")
+        await maintainer.close()
+
+        // Three more die: without the repair, chunks that had lost fragments on
+        // the first three could now have lost more than m = 4.
+        await network.kill([1, 5, 10])
+        let restorer = try await network.join(keys)
+        let target = scratch.path + "/restored"
+        let summary = try await Restore(keys: keys, network: restorer, options: Restore.Options(target: target)).run { _ in }
+        #expect(summary.failed.isEmpty, "\(summary.failed)")
+        #expect(try describeTree(target + source) == describeTree(source))
+        await restorer.close()
+        await network.stop()
+    }
 }

@@ -85,6 +85,29 @@ public actor FragmentNetwork {
         }
     }
 
+    /// True if the node at `address` holds `key` for us; false if it answers
+    /// that it does not; throws if it cannot be asked.
+    public func holds(_ key: ContentHash, at address: String) async throws -> Bool {
+        do {
+            _ = try await client(for: address).stat(key)
+            return true
+        } catch let error as WireError {
+            if case .refused(.notFound, _) = error { return false }
+            await markFailed(address, error)
+            throw error
+        }
+    }
+
+    /// The node's answer to an audit challenge on `key`.
+    public func audit(_ key: ContentHash, challenge: AuditChallenge, at address: String) async throws -> [UInt8] {
+        do {
+            return try await client(for: address).verify(key, challenge: challenge)
+        } catch {
+            await markFailed(address, error)
+            throw error
+        }
+    }
+
     private func markFailed(_ address: String, _ error: Error) async {
         failed.insert(address)
         // A broken connection is dropped so the next use reconnects.

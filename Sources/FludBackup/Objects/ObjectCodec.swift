@@ -17,6 +17,12 @@ struct ObjectCodec: Sendable {
     func seal(_ plaintext: [UInt8], hash: ContentHash, dataShards: Int, parityShards: Int) throws -> Sealed {
         let compressed = Compression.compressIfWorthwhile(plaintext)
         let sealed = cipher.seal(compressed ?? plaintext, plaintextHash: hash)
+        return Sealed(hash: hash, compressed: compressed != nil, sealedLength: sealed.count,
+                      fragments: try encode(sealed, dataShards: dataShards, parityShards: parityShards))
+    }
+
+    /// `sealed` cut into k data shards (zero-padded) plus m parity shards.
+    func encode(_ sealed: [UInt8], dataShards: Int, parityShards: Int) throws -> [[UInt8]] {
         let code = try ReedSolomon(dataShards: dataShards, parityShards: parityShards)
         let stripe = StripeBuffer(dataShards: dataShards, parityShards: parityShards, dataBytes: sealed.count)
         let shardLength = stripe.shardLength
@@ -32,8 +38,7 @@ struct ObjectCodec: Sendable {
             }
         }
         try code.encode(stripe)
-        return Sealed(hash: hash, compressed: compressed != nil, sealedLength: sealed.count,
-                      fragments: (0..<code.totalShards).map { Array(stripe.shard($0)) })
+        return (0..<code.totalShards).map { Array(stripe.shard($0)) }
     }
 
     /// The plaintext from `fragments` (index → bytes; any k of them).

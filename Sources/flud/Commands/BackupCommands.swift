@@ -308,3 +308,101 @@ struct RestoreCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Audit the holders of your newest snapshot's fragments.",
+        discussion: """
+            For a random --sample of the chunks (and always the snapshot's manifest), \
+            every fragment is fetched from its holder and checked against its key. \
+            Prints how many fragments are healthy and which nodes failed. Exit status: \
+            0 all healthy, 1 some fragments missing or wrong (run `flud repair`), 64 \
+            invalid arguments.
+            """
+    )
+
+    @Option(help: ArgumentHelp("Fraction of the chunks to audit, 0 to 1.", valueName: "fraction"))
+    var sample: Double = 0.1
+
+    @OptionGroup var network: NetworkOptions
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard (0...1).contains(sample) else { throw Failure.usage("--sample must be between 0 and 1") }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let keys = try UserKeys.load(from: FludHome.path)
+            let network = try await self.network.join(keys)
+            let report: Maintenance.Report
+            do {
+                report = try await Maintenance(keys: keys, network: network).verify(sample: sample)
+            } catch {
+                await network.close()
+                throw error
+            }
+            await network.close()
+            printMaintenance(report, json: json, verb: "audited")
+            if report.missing > 0 { throw ExitCode.failure }
+        }
+    }
+}
+
+struct RepairCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair",
+        abstract: "Rebuild missing fragments of your newest snapshot from any k survivors.",
+        discussion: """
+            Asks every holder whether it still has its fragment; each missing one is \
+            rebuilt from any k of its chunk's fragments (byte-identical to the lost \
+            one), stored on a node that holds no other fragment of that chunk, and the \
+            snapshot is published again with the new locations. Exit status: 0 nothing \
+            missing or everything rebuilt, 1 some chunks have fewer than k fragments \
+            left (listed), 64 invalid arguments.
+            """
+    )
+
+    @OptionGroup var network: NetworkOptions
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let keys = try UserKeys.load(from: FludHome.path)
+            let network = try await self.network.join(keys)
+            let report: Maintenance.Report
+            do {
+                report = try await Maintenance(keys: keys, network: network).repair()
+            } catch {
+                await network.close()
+                throw error
+            }
+            await network.close()
+            printMaintenance(report, json: json, verb: "checked")
+            for chunk in report.unrecoverable { printError("flud: chunk \(chunk.prefix(16)) has fewer than k fragments left") }
+            if !report.unrecoverable.isEmpty { throw ExitCode.failure }
+        }
+    }
+}
+
+private func printMaintenance(_ report: Maintenance.Report, json: Bool, verb: String) {
+    if json {
+        var line = JSONLine().field("chunks", report.chunks).field("fragments", report.fragments)
+            .field("healthy", report.healthy).field("missing", report.missing).field("rebuilt", report.rebuilt)
+            .field("unrecoverable", report.unrecoverable.count)
+        if let snapshot = report.newSnapshot { line = line.field("snapshot", snapshot) }
+        printNow(line.text)
+        return
+    }
+    printNow("\(verb) \(report.fragments) fragments of \(report.chunks) chunks: \(report.healthy) healthy, \(report.missing) missing"
+             + (report.rebuilt > 0 ? ", \(report.rebuilt) rebuilt" : "")
+             + (report.newSnapshot.map { "; published snapshot \($0)" } ?? ""))
+    for (node, count) in report.failuresByNode.sorted(by: { $0.key < $1.key }) {
+        printNow("  \(node): \(count) fragments missing or unreachable")
+    }
+}

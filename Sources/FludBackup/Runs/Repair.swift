@@ -1,0 +1,164 @@
+import FludCodec
+import Foundation
+
+/// `flud verify` and `flud repair`: check that every fragment of the newest
+/// snapshot is still held, and rebuild the missing ones from any k survivors.
+public struct Maintenance: Sendable {
+    public struct Report: Sendable {
+        public var chunks = 0
+        public var fragments = 0
+        /// Fragments whose holder answered an audit (or served bytes) correctly.
+        public var healthy = 0
+        /// Fragments missing, unreachable or failing their audit.
+        public var missing = 0
+        public var rebuilt = 0
+        /// Chunks with fewer than k fragments left: lost until their holders return.
+        public var unrecoverable: [String] = []
+        /// The snapshot published with the repaired locations, if any were rebuilt.
+        public var newSnapshot: String?
+        /// Per node "host:port": fragments that failed there.
+        public var failuresByNode: [String: Int] = [:]
+    }
+
+    let keys: UserKeys
+    let network: FragmentNetwork
+
+    public init(keys: UserKeys, network: FragmentNetwork) {
+        self.keys = keys
+        self.network = network
+    }
+
+    private var transfer: ObjectTransfer { ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher)) }
+
+    /// Audits the fragments of a `fraction` of the newest snapshot's chunks
+    /// (chosen at random), and of its manifest, by retrieval: each holder must
+    /// return the fragment, and it must hash to its key. This needs no state
+    /// kept from the backup (a new machine can run it) and proves possession
+    /// outright, at the cost of moving the sampled fragments.
+    public func verify(sample fraction: Double) async throws -> Report {
+        let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
+        guard let (manifest, reference) = try await log.latest() else { throw BackupError.noSnapshots }
+        var chunks = [reference] + Self.uniqueChunks(of: manifest)
+        if fraction < 1 {
+            var generator = SystemRandomNumberGenerator()
+            chunks = [reference] + chunks.dropFirst().filter { _ in Double.random(in: 0..<1, using: &generator) < fraction }
+        }
+        var report = Report()
+        for chunk in chunks {
+            let states = await audit(chunk)
+            report.chunks += 1
+            report.fragments += states.count
+            for (index, healthy) in states.enumerated() {
+                if healthy {
+                    report.healthy += 1
+                } else {
+                    report.missing += 1
+                    report.failuresByNode[chunk.object.fragments[index].node, default: 0] += 1
+                }
+            }
+            if states.filter({ $0 }).count < chunk.object.dataShards { report.unrecoverable.append(chunk.hash) }
+        }
+        return report
+    }
+
+    /// Rebuilds every missing fragment of the newest snapshot that can be
+    /// rebuilt, places it on a node that holds no other fragment of its chunk,
+    /// and publishes the snapshot again with the new locations.
+    public func repair() async throws -> Report {
+        let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
+        guard let (manifest, reference) = try await log.latest() else { throw BackupError.noSnapshots }
+        var report = Report()
+        var replacements: [String: ChunkRef] = [:]
+        for chunk in Self.uniqueChunks(of: manifest) + [reference] {
+            let states = await check(chunk)
+            report.chunks += 1
+            report.fragments += states.count
+            report.healthy += states.filter { $0 }.count
+            let missing = states.indices.filter { !states[$0] }
+            report.missing += missing.count
+            for index in missing { report.failuresByNode[chunk.object.fragments[index].node, default: 0] += 1 }
+            guard !missing.isEmpty else { continue }
+            guard states.filter({ $0 }).count >= chunk.object.dataShards else {
+                report.unrecoverable.append(chunk.hash)
+                continue
+            }
+            replacements[chunk.hash] = try await rebuild(chunk, missing: missing)
+            report.rebuilt += missing.count
+        }
+        guard !replacements.isEmpty else { return report }
+        var repaired = manifest
+        repaired.entries = manifest.entries.map { entry in
+            var entry = entry
+            entry.chunks = entry.chunks?.map { replacements[$0.hash] ?? $0 }
+            return entry
+        }
+        repaired.created = Date().timeIntervalSince1970
+        repaired.previous = replacements[reference.hash] ?? reference
+        report.newSnapshot = try await log.publish(repaired)
+        return report
+    }
+
+    /// For each fragment: did its holder return bytes that hash to its key?
+    private func audit(_ chunk: ChunkRef) async -> [Bool] {
+        let network = self.network
+        return await withTaskGroup(of: (Int, Bool).self) { group in
+            for (index, location) in chunk.object.fragments.enumerated() {
+                group.addTask {
+                    guard let key = ContentHash(hex: location.key) else { return (index, false) }
+                    return (index, (try? await network.retrieve(key, from: location.node)) != nil)
+                }
+            }
+            var states = [Bool](repeating: false, count: chunk.object.fragments.count)
+            for await (index, healthy) in group { states[index] = healthy }
+            return states
+        }
+    }
+
+    /// For each fragment: does its node say it holds it for us (STAT)?
+    private func check(_ chunk: ChunkRef) async -> [Bool] {
+        let network = self.network
+        return await withTaskGroup(of: (Int, Bool).self) { group in
+            for (index, location) in chunk.object.fragments.enumerated() {
+                group.addTask {
+                    guard let key = ContentHash(hex: location.key) else { return (index, false) }
+                    return (index, (try? await network.holds(key, at: location.node)) == true)
+                }
+            }
+            var states = [Bool](repeating: false, count: chunk.object.fragments.count)
+            for await (index, healthy) in group { states[index] = healthy }
+            return states
+        }
+    }
+
+    /// Fetches k fragments, regenerates the missing ones (sealing and coding
+    /// are deterministic, so they come out byte-identical to the lost ones),
+    /// stores them on nodes new to this chunk, and returns the updated reference.
+    private func rebuild(_ chunk: ChunkRef, missing: [Int]) async throws -> ChunkRef {
+        let plaintext = try await transfer.download(chunk)
+        let codec = ObjectCodec(cipher: keys.cipher)
+        let sealed = try codec.seal(plaintext, hash: chunk.plaintextHash, dataShards: chunk.object.dataShards,
+                                    parityShards: chunk.object.parityShards)
+        var updated = chunk
+        let used = Set(chunk.object.fragments.indices.filter { !missing.contains($0) }.map { chunk.object.fragments[$0].node })
+        await network.discover()
+        let candidates = await network.placement(for: chunk.plaintextHash, count: await network.nodes.count)
+        let fresh = candidates.filter { !used.contains($0) }
+        for (slot, index) in missing.enumerated() {
+            let bytes = sealed.fragments[index]
+            let key = ContentHash(of: bytes)
+            guard key.hex == chunk.object.fragments[index].key else {
+                throw BackupError.corruptObject("fragment \(index) of chunk \(chunk.hash.prefix(16)) does not come out as it was stored")
+            }
+            let ordered = fresh.isEmpty ? candidates : Array(fresh[(slot % fresh.count)...] + fresh[..<(slot % fresh.count)])
+            let node = try await network.store(bytes, key: key, preferred: ordered[0], alternates: Array(ordered.dropFirst()))
+            updated.object.fragments[index].node = node
+        }
+        return updated
+    }
+
+    /// Each distinct chunk of the snapshot once.
+    static func uniqueChunks(of manifest: Manifest) -> [ChunkRef] {
+        var seen = Set<String>()
+        return manifest.entries.flatMap { $0.chunks ?? [] }.filter { seen.insert($0.hash).inserted }
+    }
+}
