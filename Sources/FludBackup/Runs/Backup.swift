@@ -16,7 +16,7 @@ public struct Backup: Sendable {
         /// Glob patterns (fnmatch) matched against each path and its last component.
         public var excludes: [String] = []
         /// Chunks in flight at once.
-        public var parallelChunks = 4
+        public var parallelChunks = 16
 
         public init(paths: [String]) {
             self.paths = paths
@@ -71,27 +71,81 @@ public struct Backup: Sendable {
         progress.bytesTotal = walked.filter { $0.kind == .file }.reduce(0) { $0 + $1.size }
         report(progress)
 
-        var entries: [Manifest.Entry] = []
-        for var entry in walked {
-            if entry.kind == .file {
-                if let old = previousEntries[entry.path], old.kind == .file, old.size == entry.size,
-                   old.modified == entry.modified, old.inode == entry.inode, old.device == entry.device, let chunks = old.chunks {
-                    entry.chunks = chunks
-                    progress.chunksReused += chunks.count
-                } else {
-                    do {
-                        entry.chunks = try await backUpFile(entry.path, index: index, transfer: transfer, progress: &progress, report: report)
-                    } catch let error as FileReadError {
-                        skipped.append((entry.path, error.reason))
-                        continue
-                    }
-                }
+        // Chunks of many files are in flight together (small files would
+        // otherwise go one round trip at a time); each entry collects its
+        // chunks by slot as they land.
+        var entries = walked
+        var skippedEntries = Set<Int>()
+        var chunkSlots: [Int: [ChunkRef?]] = [:]
+        var pendingChunks: [Int: Int] = [:]
+        var readDone = Set<Int>()
+        let window = options.parallelChunks
+        let (k, m) = (options.dataShards, options.parityShards)
+        try await withThrowingTaskGroup(of: ChunkLanding.self) { group in
+            var inFlight = 0
+            func fileFinished(_ entryIndex: Int) {
                 progress.filesDone += 1
-                progress.bytesDone += entry.size
+                progress.bytesDone += entries[entryIndex].size
                 report(progress)
             }
-            entries.append(entry)
+            func collect() async throws {
+                guard let landing = try await group.next() else { return }
+                inFlight -= 1
+                chunkSlots[landing.entry]![landing.slot] = landing.chunk
+                if landing.uploaded {
+                    progress.chunksUploaded += 1
+                    progress.bytesUploaded += landing.chunk.length
+                    try await index.remember(landing.chunk)
+                } else {
+                    progress.chunksReused += 1
+                }
+                pendingChunks[landing.entry]! -= 1
+                if pendingChunks[landing.entry] == 0, readDone.contains(landing.entry), !skippedEntries.contains(landing.entry) {
+                    fileFinished(landing.entry)
+                } else {
+                    report(progress)
+                }
+            }
+            for (entryIndex, entry) in walked.enumerated() where entry.kind == .file {
+                if let old = previousEntries[entry.path], old.kind == .file, old.size == entry.size,
+                   old.modified == entry.modified, old.inode == entry.inode, old.device == entry.device, let chunks = old.chunks {
+                    entries[entryIndex].chunks = chunks
+                    progress.chunksReused += chunks.count
+                    fileFinished(entryIndex)
+                    continue
+                }
+                chunkSlots[entryIndex] = []
+                pendingChunks[entryIndex] = 0
+                do {
+                    try await readChunks(of: entry.path) { chunk in
+                        while inFlight >= window { try await collect() }
+                        let slot = chunkSlots[entryIndex]!.count
+                        chunkSlots[entryIndex]!.append(nil)
+                        pendingChunks[entryIndex]! += 1
+                        inFlight += 1
+                        group.addTask {
+                            let hash = ContentHash(of: chunk)
+                            if let known = index.chunk(hash.hex) {
+                                return ChunkLanding(entry: entryIndex, slot: slot, chunk: known, uploaded: false)
+                            }
+                            let uploaded = try await transfer.upload(chunk, hash: hash, dataShards: k, parityShards: m)
+                            return ChunkLanding(entry: entryIndex, slot: slot, chunk: uploaded, uploaded: true)
+                        }
+                    }
+                } catch let error as FileReadError {
+                    skipped.append((entry.path, error.reason))
+                    skippedEntries.insert(entryIndex)
+                    continue
+                }
+                readDone.insert(entryIndex)
+                if pendingChunks[entryIndex] == 0 { fileFinished(entryIndex) }
+            }
+            while inFlight > 0 { try await collect() }
         }
+        for (entryIndex, slots) in chunkSlots where !skippedEntries.contains(entryIndex) {
+            entries[entryIndex].chunks = slots.map { $0! }
+        }
+        entries = entries.enumerated().filter { !skippedEntries.contains($0.offset) }.map(\.element)
         let manifest = Manifest(created: Date().timeIntervalSince1970,
                                 roots: options.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
                                 entries: entries, previous: try await snapshots.latestReference())
@@ -104,62 +158,40 @@ public struct Backup: Sendable {
         let reason: String
     }
 
-    /// Reads, chunks and uploads one file; chunks already stored are reused.
-    private func backUpFile(_ path: String, index: LocalIndex, transfer: ObjectTransfer, progress: inout Progress,
-                            report: @Sendable (Progress) -> Void) async throws -> [ChunkRef] {
+    /// A chunk's upload (or recognition as already stored), for one file's slot.
+    private struct ChunkLanding: Sendable {
+        let entry: Int
+        let slot: Int
+        let chunk: ChunkRef
+        let uploaded: Bool
+    }
+
+    /// Reads `path` and hands each content-defined chunk to `body`, in order;
+    /// at most a few chunks' worth of the file is in memory at once.
+    private func readChunks(of path: String, _ body: ([UInt8]) async throws -> Void) async throws {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw FileReadError(reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         let chunker = ContentDefinedChunker(averageSize: options.averageChunkSize)
         var buffer: [UInt8] = []
         var atEnd = false
-        var refs: [ChunkRef] = []
-        let (k, m) = (options.dataShards, options.parityShards)
-        try await withThrowingTaskGroup(of: (Int, ChunkRef, Bool).self) { group in
-            var slots: [ChunkRef?] = []
-            var inFlight = 0
-            func collect() async throws {
-                guard let (slot, ref, uploaded) = try await group.next() else { return }
-                slots[slot] = ref
-                inFlight -= 1
-                if uploaded {
-                    progress.chunksUploaded += 1
-                    progress.bytesUploaded += ref.length
-                    try await index.remember(ref)
-                } else {
-                    progress.chunksReused += 1
+        while true {
+            // Keep at least one maximal chunk buffered until the end of the file.
+            while !atEnd && buffer.count < chunker.maximumSize {
+                var piece = [UInt8](repeating: 0, count: 4 << 20)
+                let count = piece.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw FileReadError(reason: String(cString: strerror(errno)))
                 }
-                report(progress)
+                if count == 0 { atEnd = true } else { buffer += piece.prefix(count) }
             }
-            while true {
-                // Keep at least one maximal chunk buffered until the end of the file.
-                while !atEnd && buffer.count < chunker.maximumSize {
-                    var piece = [UInt8](repeating: 0, count: 4 << 20)
-                    let count = piece.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-                    if count < 0 {
-                        if errno == EINTR { continue }
-                        throw FileReadError(reason: String(cString: strerror(errno)))
-                    }
-                    if count == 0 { atEnd = true } else { buffer += piece.prefix(count) }
-                }
-                guard !buffer.isEmpty else { break }
-                let length = buffer.withUnsafeBytes { chunker.chunkLength(in: $0, isEnd: atEnd) }
-                let chunk = Array(buffer.prefix(length))
-                buffer.removeFirst(length)
-                let slot = slots.count
-                slots.append(nil)
-                inFlight += 1
-                group.addTask {
-                    let hash = ContentHash(of: chunk)
-                    if let known = index.chunk(hash.hex) { return (slot, known, false) }
-                    return (slot, try await transfer.upload(chunk, hash: hash, dataShards: k, parityShards: m), true)
-                }
-                if inFlight >= options.parallelChunks { try await collect() }
-            }
-            while inFlight > 0 { try await collect() }
-            refs = slots.map { $0! }
+            guard !buffer.isEmpty else { return }
+            let length = buffer.withUnsafeBytes { chunker.chunkLength(in: $0, isEnd: atEnd) }
+            let chunk = Array(buffer.prefix(length))
+            buffer.removeFirst(length)
+            try await body(chunk)
         }
-        return refs
     }
 
     /// Appends `path` and, for a directory, everything under it (sorted), as

@@ -16,7 +16,10 @@ public struct Restore: Sendable {
         public var paths: [String] = []
         /// Replace existing files.
         public var force = false
+        /// Chunks one file fetches at once.
         public var parallelChunks = 4
+        /// Files restored at once.
+        public var parallelFiles = 8
 
         public init(target: String) {
             self.target = target
@@ -61,27 +64,47 @@ public struct Restore: Sendable {
         for entry in selected where entry.kind == .directory {
             if makeDirectory(target(of: entry.path)) { summary.directories += 1 }
         }
-        for entry in selected where entry.kind != .directory {
-            let destination = target(of: entry.path)
-            makeDirectory((destination as NSString).deletingLastPathComponent)
-            var info = stat()
-            if lstat(destination, &info) == 0, !options.force {
-                summary.existing.append(entry.path)
-                continue
-            }
-            do {
-                if entry.kind == .symlink {
-                    try restoreSymlink(entry, at: destination)
+        // Several files at once (each fetching a few chunks at once), so
+        // small files do not go one round trip at a time.
+        try await withThrowingTaskGroup(of: (Manifest.Entry, Error?).self) { group in
+            var running = 0
+            func finish() async throws {
+                guard let (entry, error) = try await group.next() else { return }
+                running -= 1
+                if let error {
+                    summary.failed.append((entry.path, "\(error)"))
+                } else if entry.kind == .symlink {
                     summary.symlinks += 1
                 } else {
-                    try await restoreFile(entry, at: destination, transfer: transfer)
                     summary.files += 1
                     summary.bytes += entry.size
                 }
-            } catch {
-                summary.failed.append((entry.path, "\(error)"))
+                report(summary)
             }
-            report(summary)
+            for entry in selected where entry.kind != .directory {
+                let destination = target(of: entry.path)
+                makeDirectory((destination as NSString).deletingLastPathComponent)
+                var info = stat()
+                if lstat(destination, &info) == 0, !options.force {
+                    summary.existing.append(entry.path)
+                    continue
+                }
+                if running >= options.parallelFiles { try await finish() }
+                running += 1
+                group.addTask {
+                    do {
+                        if entry.kind == .symlink {
+                            try restoreSymlink(entry, at: destination)
+                        } else {
+                            try await restoreFile(entry, at: destination, transfer: transfer)
+                        }
+                        return (entry, nil)
+                    } catch {
+                        return (entry, error)
+                    }
+                }
+            }
+            while running > 0 { try await finish() }
         }
         // Directory modes and times last, deepest first: writing into a
         // directory changes its time, and a read-only one would refuse files.

@@ -26,7 +26,9 @@ public struct ConvergentCipher: Sendable {
     /// chunk's plaintext hash: ciphertext then tag.
     public func seal(_ payload: [UInt8], plaintextHash: ContentHash) -> [UInt8] {
         let box = try! AES.GCM.seal(payload, using: key(for: plaintextHash), nonce: Self.nonce)
-        return Array(box.ciphertext) + Array(box.tag)
+        // `combined` is nonce ‖ ciphertext ‖ tag in one buffer: copied out once,
+        // without the nonce (reading `ciphertext` and `tag` copies each again).
+        return box.combined!.withUnsafeBytes { Array($0.dropFirst(12)) }
     }
 
     /// The payload, or an error if `sealed` was not sealed under this
@@ -35,6 +37,6 @@ public struct ConvergentCipher: Sendable {
         guard sealed.count >= Self.overhead else { throw CryptoKitError.incorrectParameterSize }
         let box = try AES.GCM.SealedBox(nonce: Self.nonce, ciphertext: sealed.dropLast(Self.overhead),
                                         tag: sealed.suffix(Self.overhead))
-        return Array(try AES.GCM.open(box, using: key(for: plaintextHash)))
+        return try AES.GCM.open(box, using: key(for: plaintextHash)).withUnsafeBytes { Array($0) }
     }
 }

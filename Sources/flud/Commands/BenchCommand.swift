@@ -355,6 +355,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             guard chunkSize >= 1 << 12, chunkSize <= 16 << 20, chunkSize & (chunkSize - 1) == 0 else {
                 throw Failure.usage("--chunk-size must be a power of two from 4 KiB to 16 MiB")
             }
+            tuneAllocatorForFragmentTraffic()
             let stages = PipelineStages(keys: UserKeys.generate(), averageChunkSize: chunkSize, dataShards: k, parityShards: m)
             let threads = ProcessInfo.processInfo.activeProcessorCount
             if !json { print("stage        threads  GB/s") }
