@@ -15,6 +15,8 @@ public actor FragmentNetwork {
     private var connecting: [String: Task<FragmentClient, Error>] = [:]
     /// Nodes that failed during this run: tried last.
     private var failed: Set<String> = []
+    /// Fragment bytes received so far.
+    public private(set) var bytesFetched = 0
 
     /// Joins the DHT through `bootstrap` (as a read-only client) and collects
     /// the storage nodes it can find.
@@ -78,7 +80,9 @@ public actor FragmentNetwork {
     /// The fragment `key` from the node at `address`, checked against the key.
     public func retrieve(_ key: ContentHash, from address: String) async throws -> [UInt8] {
         do {
-            return try await client(for: address).retrieve(key)
+            let bytes = try await client(for: address).retrieve(key)
+            bytesFetched += bytes.count
+            return bytes
         } catch {
             await markFailed(address, error)
             throw error

@@ -35,6 +35,8 @@ public struct Backup: Sendable {
 
     public struct Summary: Sendable {
         public var snapshot: String
+        /// What was published.
+        public var manifest: Manifest
         public var progress: Progress
         /// Paths that could not be read, with why; the backup went on without them.
         public var skipped: [(path: String, reason: String)]
@@ -151,7 +153,7 @@ public struct Backup: Sendable {
                                 entries: entries, previous: try await snapshots.latestReference())
         let id = try await snapshots.publish(manifest)
         try await index.setLatest(manifest)
-        return Summary(snapshot: id, progress: progress, skipped: skipped)
+        return Summary(snapshot: id, manifest: manifest, progress: progress, skipped: skipped)
     }
 
     private struct FileReadError: Error {

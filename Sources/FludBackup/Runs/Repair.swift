@@ -67,6 +67,8 @@ public struct Maintenance: Sendable {
     public func repair() async throws -> Report {
         let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
         guard let (manifest, reference) = try await log.latest() else { throw BackupError.noSnapshots }
+        // Nodes that joined since the backup can take the rebuilt fragments.
+        await network.discover()
         var report = Report()
         var replacements: [String: ChunkRef] = [:]
         for chunk in Self.uniqueChunks(of: manifest) + [reference] {
@@ -140,7 +142,6 @@ public struct Maintenance: Sendable {
                                     parityShards: chunk.object.parityShards)
         var updated = chunk
         let used = Set(chunk.object.fragments.indices.filter { !missing.contains($0) }.map { chunk.object.fragments[$0].node })
-        await network.discover()
         let candidates = await network.placement(for: chunk.plaintextHash, count: await network.nodes.count)
         let fresh = candidates.filter { !used.contains($0) }
         for (slot, index) in missing.enumerated() {

@@ -1,14 +1,18 @@
 import ArgumentParser
 import FludBackup
 import FludCodec
+@preconcurrency import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure flud's throughput on this machine.",
         subcommands: [CodecBenchCommand.self, StoreBenchCommand.self, DHTBenchCommand.self, NodeBenchCommand.self,
-                      PipelineBenchCommand.self]
+                      PipelineBenchCommand.self, RecoveryBenchCommand.self]
     )
 }
 
@@ -368,6 +372,142 @@ struct PipelineBenchCommand: AsyncParsableCommand {
                     print(stage.name.padded(13) + String(stage.threads).padded(9) + String(format2: stage.gigabytesPerSecond))
                 }
             }
+        }
+    }
+}
+
+struct RecoveryBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recovery",
+        abstract: "Profile recovery under node failures: what survives, how fast it is restored and repaired.",
+        discussion: """
+            Starts --nodes real `flud node` processes on 127.0.0.1, backs up --files \
+            generated files of --file-size bytes with code k + m, SIGKILLs a fraction \
+            --kill of the nodes at once, then restores everything and repairs the \
+            snapshot. Reports the fraction of files restored byte-exact (restorable), \
+            of chunks with at least k surviving fragments (chunks_restorable), the \
+            binomial prediction P(X >= k), X ~ Bin(k + m, surviving fraction), and \
+            restore and repair times. --sweep runs kill fractions 0 to 0.7 in steps of \
+            0.1 for the codes 4+2, 10+4 and 20+20 (it needs --nodes >= 40). All \
+            processes and data it created are removed at the end, or on SIGINT.
+            """
+    )
+
+    @Option(help: "Node processes in the local network.")
+    var nodes: Int = 24
+
+    @Option(name: .short, help: "Fragments that rebuild a chunk.")
+    var k: Int = 4
+
+    @Option(name: .short, help: "Extra fragments per chunk.")
+    var m: Int = 2
+
+    @Option(help: ArgumentHelp("Fraction of the nodes to SIGKILL, 0 to 1.", valueName: "fraction"))
+    var kill: Double = 0.3
+
+    @Option(help: ArgumentHelp("Packet loss on the links, 0 to 1 (needs network namespaces; not built yet).", valueName: "fraction"))
+    var loss: Double = 0
+
+    @Flag(help: "Kill fractions 0 to 0.7 for the codes 4+2, 10+4 and 20+20.")
+    var sweep = false
+
+    @Option(help: "Files in the generated dataset.")
+    var files: Int = 24
+
+    @Option(help: ArgumentHelp("Bytes per generated file.", valueName: "bytes"))
+    var fileSize: Int = 256 << 10
+
+    @Option(help: ArgumentHelp("Write an SVG plot of the results here.", valueName: "file"))
+    var plot: String?
+
+    @Option(help: ArgumentHelp("Where to keep the nodes' data while running.", valueName: "dir"))
+    var data: String = NSTemporaryDirectory()
+
+    @Flag(help: "One JSON object per run instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard (0...1).contains(kill) else { throw Failure.usage("--kill must be between 0 and 1 (got \(kill))") }
+        guard (0...1).contains(loss) else { throw Failure.usage("--loss must be between 0 and 1 (got \(loss))") }
+        guard loss == 0 else {
+            throw Failure.usage("--loss needs per-node network namespaces with tc netem, which flud bench recovery does not build yet")
+        }
+        guard k >= 1, m >= 1, k + m <= 255 else { throw Failure.usage("k and m must be at least 1 and k + m at most 255") }
+        guard (2...200).contains(nodes) else { throw Failure.usage("--nodes must be 2 to 200") }
+        let widest = sweep ? 40 : k + m
+        guard widest <= nodes else {
+            throw Failure.usage("k + m = \(widest) fragments need at least that many nodes to land on distinct ones (--nodes is \(nodes))")
+        }
+        guard (1...10_000).contains(files), (1...(64 << 20)).contains(fileSize) else {
+            throw Failure.usage("--files must be 1 to 10000 and --file-size 1 byte to 64 MiB")
+        }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            tuneAllocatorForFragmentTraffic()
+            let directory = (data as NSString).appendingPathComponent("flud-bench-recovery-\(getpid())")
+            let interrupts = [SIGINT, SIGTERM].map { (signal: Int32) -> any DispatchSourceSignal in
+                Glibc.signal(signal, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+                source.setEventHandler {
+                    NodeProcesses.killEveryChild()
+                    try? FileManager.default.removeItem(atPath: directory)
+                    writeStandardError("flud: interrupted; node processes and data removed\n")
+                    Glibc.exit(130)
+                }
+                source.resume()
+                return source
+            }
+            defer {
+                interrupts.forEach { $0.cancel() }
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            let codes = sweep ? [(4, 2), (10, 4), (20, 20)] : [(k, m)]
+            let kills = sweep ? (0...7).map { Double($0) / 10 } : [kill]
+            let benchmark = RecoveryBenchmark(executable: CommandLine.arguments[0].hasPrefix("/")
+                                                ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0],
+                                              directory: directory)
+            if !json { print("nodes  code   kill  killed  restorable  chunks  predicted  backup s  restore s  repair s  fetched    rebuilt") }
+            var results: [RecoveryBenchmark.Result] = []
+            var runIndex = 0
+            for (k, m) in codes {
+                for kill in kills {
+                    let plan = RecoveryBenchmark.Plan(nodes: nodes, dataShards: k, parityShards: m, kill: kill,
+                                                      files: files, fileSize: fileSize)
+                    let result = try await benchmark.run(plan, runIndex: runIndex)
+                    runIndex += 1
+                    results.append(result)
+                    report(result)
+                }
+            }
+            if let plot {
+                do {
+                    try RecoveryPlot.svg(results).write(toFile: plot, atomically: true, encoding: .utf8)
+                } catch {
+                    throw Failure(kind: .runtime, description: "cannot write \(plot) (\(error.localizedDescription))")
+                }
+            }
+        }
+    }
+
+    private func report(_ result: RecoveryBenchmark.Result) {
+        let plan = result.plan
+        func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+        if json {
+            print(JSONLine().field("nodes", plan.nodes).field("k", plan.dataShards).field("m", plan.parityShards)
+                .field("kill", plan.kill).field("killed", result.killed).field("loss", 0.0)
+                .field("restorable", rounded(result.restorable)).field("chunks_restorable", rounded(result.chunksRestorable))
+                .field("predicted", rounded(result.predicted)).field("backup_s", rounded(result.backupSeconds))
+                .field("restore_s", rounded(result.restoreSeconds)).field("repair_s", rounded(result.repairSeconds))
+                .field("bytes_fetched", result.bytesFetched).field("fragments_rebuilt", result.fragmentsRebuilt).text)
+        } else {
+            print(String(plan.nodes).padded(7) + "\(plan.dataShards)+\(plan.parityShards)".padded(7)
+                  + String(format2: plan.kill).padded(6) + String(result.killed).padded(8)
+                  + String(format2: result.restorable).padded(12) + String(format2: result.chunksRestorable).padded(8)
+                  + String(format2: result.predicted).padded(11) + String(format2: result.backupSeconds).padded(10)
+                  + String(format2: result.restoreSeconds).padded(11) + String(format2: result.repairSeconds).padded(10)
+                  + formatBytes(result.bytesFetched).padded(11) + String(result.fragmentsRebuilt))
         }
     }
 }
