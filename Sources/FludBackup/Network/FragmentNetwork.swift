@@ -36,13 +36,21 @@ public actor FragmentNetwork {
         self.identity = identity
     }
 
-    /// Walks the DHT from a few random targets and keeps every node that answered.
+    /// Walks the DHT from random targets and keeps every node it meets, until
+    /// two walks in a row find nobody new (at most 32 walks).
     public func discover() async {
-        for _ in 0..<4 { _ = await dht.lookup(NodeID.random()) }
         var seen = Set(nodes.map(\.address))
-        for contact in await dht.knownContacts() {
-            let address = "\(contact.host):\(contact.port)"
-            if seen.insert(address).inserted { nodes.append((address, contact.id)) }
+        var quietWalks = 0
+        for _ in 0..<32 where quietWalks < 2 {
+            var found = false
+            for contact in await dht.lookup(NodeID.random()) + (await dht.knownContacts()) {
+                let address = "\(contact.host):\(contact.port)"
+                if seen.insert(address).inserted {
+                    nodes.append((address, contact.id))
+                    found = true
+                }
+            }
+            quietWalks = found ? 0 : quietWalks + 1
         }
     }
 

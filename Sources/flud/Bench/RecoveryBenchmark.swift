@@ -77,6 +77,11 @@ struct RecoveryBenchmark {
         var options = Backup.Options(paths: [data])
         (options.dataShards, options.parityShards, options.averageChunkSize) = (plan.dataShards, plan.parityShards, 64 << 10)
         let writer = try await FragmentNetwork.join(bootstrap: [try DHTNode.address(processes.addresses[0])], identity: keys.wireIdentity)
+        let found = await writer.nodes.count
+        if found < plan.nodes {
+            // Fragments would share nodes, and the binomial model would not hold.
+            writeStandardError("flud: warning: the DHT showed \(found) of the \(plan.nodes) nodes; some chunks have several fragments on one node\n")
+        }
         let backupStart = monotonicSeconds()
         let backup = try await Backup(keys: keys, network: writer, home: home, options: options).run { _ in }
         let backupSeconds = monotonicSeconds() - backupStart

@@ -141,7 +141,9 @@ struct BackupCommand: AsyncParsableCommand {
     @Flag(help: "Print progress and the summary as JSON lines.")
     var json = false
 
-    func validate() throws {
+    /// Checked inside `reportingFailures`, so a bad argument gets flud's one-line
+    /// message and exit status 64.
+    func checkArguments() throws {
         guard k >= 1, m >= 1, k + m <= 255 else { throw Failure.usage("k and m must be at least 1 and k + m at most 255") }
         guard chunkSize >= 1 << 12, chunkSize <= 16 << 20, chunkSize & (chunkSize - 1) == 0 else {
             throw Failure.usage("--chunk-size must be a power of two from 4 KiB to 16 MiB")
@@ -150,6 +152,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
+            try checkArguments()
             let keys = try UserKeys.load(from: FludHome.path)
             var options = Backup.Options(paths: paths)
             (options.dataShards, options.parityShards, options.averageChunkSize, options.excludes) = (k, m, chunkSize, exclude)
@@ -330,12 +333,15 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
-    func validate() throws {
+    /// Checked inside `reportingFailures`, so a bad argument gets flud's one-line
+    /// message and exit status 64.
+    func checkArguments() throws {
         guard (0...1).contains(sample) else { throw Failure.usage("--sample must be between 0 and 1") }
     }
 
     func run() async throws {
         try await reportingFailures {
+            try checkArguments()
             let keys = try UserKeys.load(from: FludHome.path)
             let network = try await self.network.join(keys)
             let report: Maintenance.Report

@@ -426,7 +426,9 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object per run instead of a table.")
     var json = false
 
-    func validate() throws {
+    /// Checked inside `reportingFailures`, so a bad argument gets flud's one-line
+    /// message and exit status 64.
+    func checkArguments() throws {
         guard (0...1).contains(kill) else { throw Failure.usage("--kill must be between 0 and 1 (got \(kill))") }
         guard (0...1).contains(loss) else { throw Failure.usage("--loss must be between 0 and 1 (got \(loss))") }
         guard loss == 0 else {
@@ -445,6 +447,7 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
+            try checkArguments()
             tuneAllocatorForFragmentTraffic()
             let directory = (data as NSString).appendingPathComponent("flud-bench-recovery-\(getpid())")
             let interrupts = [SIGINT, SIGTERM].map { (signal: Int32) -> any DispatchSourceSignal in
@@ -468,7 +471,7 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
             let benchmark = RecoveryBenchmark(executable: CommandLine.arguments[0].hasPrefix("/")
                                                 ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0],
                                               directory: directory)
-            if !json { print("nodes  code   kill  killed  restorable  chunks  predicted  backup s  restore s  repair s  fetched    rebuilt") }
+            if !json { printNow("nodes  code   kill  killed  restorable  chunks  predicted  backup s  restore s  repair s  fetched    rebuilt") }
             var results: [RecoveryBenchmark.Result] = []
             var runIndex = 0
             for (k, m) in codes {
@@ -495,14 +498,14 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
         let plan = result.plan
         func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
         if json {
-            print(JSONLine().field("nodes", plan.nodes).field("k", plan.dataShards).field("m", plan.parityShards)
+            printNow(JSONLine().field("nodes", plan.nodes).field("k", plan.dataShards).field("m", plan.parityShards)
                 .field("kill", plan.kill).field("killed", result.killed).field("loss", 0.0)
                 .field("restorable", rounded(result.restorable)).field("chunks_restorable", rounded(result.chunksRestorable))
                 .field("predicted", rounded(result.predicted)).field("backup_s", rounded(result.backupSeconds))
                 .field("restore_s", rounded(result.restoreSeconds)).field("repair_s", rounded(result.repairSeconds))
                 .field("bytes_fetched", result.bytesFetched).field("fragments_rebuilt", result.fragmentsRebuilt).text)
         } else {
-            print(String(plan.nodes).padded(7) + "\(plan.dataShards)+\(plan.parityShards)".padded(7)
+            printNow(String(plan.nodes).padded(7) + "\(plan.dataShards)+\(plan.parityShards)".padded(7)
                   + String(format2: plan.kill).padded(6) + String(result.killed).padded(8)
                   + String(format2: result.restorable).padded(12) + String(format2: result.chunksRestorable).padded(8)
                   + String(format2: result.predicted).padded(11) + String(format2: result.backupSeconds).padded(10)

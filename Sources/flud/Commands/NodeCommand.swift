@@ -35,6 +35,7 @@ struct RunNodeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
+            try options.checkArguments()
             let configuration = try options.configuration(data: options.data, port: options.port,
                                                           bootstrap: options.bootstrap.map(parseAddress))
             bootstrapLogging(level: options.logLevel)
@@ -77,7 +78,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning or error.", valueName: "level"))
     var logLevel: String = "info"
 
-    func validate() throws {
+    /// Checked inside `reportingFailures`, so a bad argument gets flud's one-line
+    /// message and exit status 64.
+    func checkArguments() throws {
         guard (1...65535).contains(port) else { throw Failure.usage("--port must be 1 to 65535") }
         if let metricsPort, !(1...65535).contains(metricsPort) { throw Failure.usage("--metrics-port must be 1 to 65535") }
         guard generosity >= 0 else { throw Failure.usage("--generosity must not be negative") }
