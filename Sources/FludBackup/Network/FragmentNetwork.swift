@@ -18,16 +18,18 @@ public actor FragmentNetwork {
     /// Fragment bytes received so far.
     public private(set) var bytesFetched = 0
 
-    /// Joins the DHT through `bootstrap` (as a read-only client) and collects
-    /// the storage nodes it can find.
-    public static func join(bootstrap: [SocketAddress], identity: PeerIdentity) async throws -> FragmentNetwork {
+    /// Joins the DHT through `bootstrap` (as a read-only client) and, when
+    /// `discovering` (placement needs it; fetching from known locations does
+    /// not), collects the storage nodes it can find.
+    public static func join(bootstrap: [SocketAddress], identity: PeerIdentity,
+                            discovering: Bool = true) async throws -> FragmentNetwork {
         let dht = try await DHTNode.start(readOnly: true, queryTimeout: .seconds(1))
         guard await dht.bootstrap(from: bootstrap) > 0 else {
             await dht.close()
             throw WireError.unreachable("none of the bootstrap nodes answered")
         }
         let network = FragmentNetwork(dht: dht, identity: identity)
-        await network.discover()
+        if discovering { await network.discover() }
         return network
     }
 
@@ -36,12 +38,13 @@ public actor FragmentNetwork {
         self.identity = identity
     }
 
-    /// Walks the DHT from random targets and keeps every node it meets, until
-    /// two walks in a row find nobody new (at most 32 walks).
+    /// Walks the DHT towards random targets and keeps every node it meets,
+    /// until six walks in a row find nobody new (at most 64 walks): each walk
+    /// sees the few nodes nearest its target, so covering a network takes many.
     public func discover() async {
         var seen = Set(nodes.map(\.address))
         var quietWalks = 0
-        for _ in 0..<32 where quietWalks < 2 {
+        for _ in 0..<64 where quietWalks < 6 {
             var found = false
             for contact in await dht.lookup(NodeID.random()) + (await dht.knownContacts()) {
                 let address = "\(contact.host):\(contact.port)"

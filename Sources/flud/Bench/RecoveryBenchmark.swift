@@ -107,7 +107,7 @@ struct RecoveryBenchmark {
         let surviving = 1 - Double(victims.count) / Double(plan.nodes)
 
         let reader = try await FragmentNetwork.join(bootstrap: [try DHTNode.address(processes.addresses[survivor])],
-                                                    identity: keys.wireIdentity)
+                                                    identity: keys.wireIdentity, discovering: false)
         let target = root + "/restored"
         let restoreStart = monotonicSeconds()
         let restored = try? await Restore(keys: keys, network: reader, options: Restore.Options(target: target)).run { _ in }

@@ -94,10 +94,14 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A node to join through (repeatable).", valueName: "host:port"))
     var bootstrap: [String] = []
 
-    func join(_ keys: UserKeys) async throws -> FragmentNetwork {
+    /// - Parameter discovering: find the storage nodes (to place fragments);
+    ///   reading needs only the DHT and the locations in the snapshot.
+    func join(_ keys: UserKeys, discovering: Bool = true) async throws -> FragmentNetwork {
         guard !bootstrap.isEmpty else { throw Failure.usage("give at least one --bootstrap HOST:PORT") }
-        let network = try await FragmentNetwork.join(bootstrap: try bootstrap.map(parseAddress), identity: keys.wireIdentity)
-        guard await !network.nodes.isEmpty else {
+        let network = try await FragmentNetwork.join(bootstrap: try bootstrap.map(parseAddress), identity: keys.wireIdentity,
+                                                     discovering: discovering)
+        let found = await network.nodes.count
+        guard !discovering || found > 0 else {
             await network.close()
             throw BackupError.notEnoughNodes(found: 0)
         }
@@ -225,7 +229,7 @@ struct SnapshotsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let keys = try UserKeys.load(from: FludHome.path)
-            let network = try await self.network.join(keys)
+            let network = try await self.network.join(keys, discovering: false)
             let snapshots: [SnapshotSummary]
             do {
                 snapshots = try await FludBackup.snapshots(keys: keys, network: network)
@@ -286,7 +290,7 @@ struct RestoreCommand: AsyncParsableCommand {
             var options = Restore.Options(target: target)
             (options.snapshot, options.paths, options.force) = (snapshot, path, force)
             tuneAllocatorForFragmentTraffic()
-            let network = try await self.network.join(keys)
+            let network = try await self.network.join(keys, discovering: false)
             let started = monotonicSeconds()
             let summary: Restore.Summary
             do {
@@ -343,7 +347,7 @@ struct VerifyCommand: AsyncParsableCommand {
         try await reportingFailures {
             try checkArguments()
             let keys = try UserKeys.load(from: FludHome.path)
-            let network = try await self.network.join(keys)
+            let network = try await self.network.join(keys, discovering: false)
             let report: Maintenance.Report
             do {
                 report = try await Maintenance(keys: keys, network: network).verify(sample: sample)
