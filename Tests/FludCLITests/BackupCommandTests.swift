@@ -13,7 +13,7 @@ struct BackupCommandTests {
         let scratch = try Scratch()
         var nodes: [NodeProcess] = []
         for index in 0..<12 {
-            nodes.append(try NodeProcess(data: scratch.file("node-\(index)"), port: freePort(),
+            nodes.append(try NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
                                          bootstrap: nodes.first.map { $0.address }))
         }
         let bootstrap = ["--bootstrap", nodes[0].address]

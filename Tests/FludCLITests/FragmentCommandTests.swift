@@ -49,18 +49,8 @@ final class NodeProcess {
 
 /// A plain HTTP/1.1 GET on 127.0.0.1: the whole response, headers included.
 func httpGet(port: Int, path: String) throws -> String {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard let fd = LoopbackSocket.connect(port: port) else { throw WireError.unreachable("no HTTP server on port \(port)") }
     defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw WireError.unreachable("no HTTP server on port \(port)") }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
     _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     var response: [UInt8] = []
@@ -81,33 +71,14 @@ func httpGet(port: Int, path: String) throws -> String {
     return String(decoding: response, as: UTF8.self)
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
-func freePort() -> Int {
-    for _ in 0..<50 {
-        let port = Int.random(in: 20_000...60_000)
-        let free = [SOCK_STREAM, SOCK_DGRAM].allSatisfy { type in
-            let fd = socket(AF_INET, Int32(type.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            } == 0
-        }
-        if free { return port }
-    }
-    return 0
-}
 
 /// `flud fragment …` and `flud node status` against a real `flud node` process.
 @Suite(.timeLimit(.minutes(3)))
 struct FragmentCommandTests {
     @Test func thePrimitivesFromTheShellWithTheirExitStatuses() throws {
         let scratch = try Scratch()
-        let metricsPort = freePort()
-        let node = try NodeProcess(data: scratch.file("node"), port: freePort(), metricsPort: metricsPort)
+        let metricsPort = LoopbackSocket.freePort()
+        let node = try NodeProcess(data: scratch.file("node"), port: LoopbackSocket.freePort(), metricsPort: metricsPort)
         let home = ["FLUD_HOME": scratch.file("home")]
         let original = try scratch.write("fragment", bytes: 8192, seed: 11)
 
@@ -179,7 +150,7 @@ struct FragmentCommandTests {
         var acknowledged: [Int] = []
         var next = 0
         for round in 0..<3 {
-            let node = try NodeProcess(data: data, port: freePort())
+            let node = try NodeProcess(data: data, port: LoopbackSocket.freePort())
             let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity)
             let first = next
             next += 2000
@@ -207,7 +178,7 @@ struct FragmentCommandTests {
             #expect(landedThisRound.count < 2000, "round \(round): the kill came while stores were running")
             acknowledged += landedThisRound
         }
-        let node = try NodeProcess(data: data, port: freePort())
+        let node = try NodeProcess(data: data, port: LoopbackSocket.freePort())
         let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity)
         for index in acknowledged {
             let bytes = crashTestFragment(index)

@@ -51,19 +51,12 @@ final class RawConnection: @unchecked Sendable {
     private var received: [Frame] = []
 
     init(port: Int) throws {
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw WireError.unreachable("raw connect failed") }
         // Generous: other suites of the same test process may keep the
         // node's threads busy for a while; a closed socket still shows at once.
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard let socket = LoopbackSocket.connect(port: port, receiveTimeout: 30) else {
+            throw WireError.unreachable("raw connect failed")
+        }
+        self.socket = socket
     }
 
     deinit { close(socket) }

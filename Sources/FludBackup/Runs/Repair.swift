@@ -102,28 +102,23 @@ public struct Maintenance: Sendable {
 
     /// For each fragment: did its holder return bytes that hash to its key?
     private func audit(_ chunk: ChunkRef) async -> [Bool] {
-        let network = self.network
-        return await withTaskGroup(of: (Int, Bool).self) { group in
-            for (index, location) in chunk.object.fragments.enumerated() {
-                group.addTask {
-                    guard let key = ContentHash(hex: location.key) else { return (index, false) }
-                    return (index, (try? await network.retrieve(key, from: location.node)) != nil)
-                }
-            }
-            var states = [Bool](repeating: false, count: chunk.object.fragments.count)
-            for await (index, healthy) in group { states[index] = healthy }
-            return states
-        }
+        await probe(chunk) { network, key, node in (try? await network.retrieve(key, from: node)) != nil }
     }
 
     /// For each fragment: does its node say it holds it for us (STAT)?
     private func check(_ chunk: ChunkRef) async -> [Bool] {
+        await probe(chunk) { network, key, node in (try? await network.holds(key, at: node)) == true }
+    }
+
+    /// `test` run on every fragment of `chunk` at once; a malformed key fails.
+    private func probe(_ chunk: ChunkRef,
+                       _ test: @escaping @Sendable (FragmentNetwork, ContentHash, String) async -> Bool) async -> [Bool] {
         let network = self.network
         return await withTaskGroup(of: (Int, Bool).self) { group in
             for (index, location) in chunk.object.fragments.enumerated() {
                 group.addTask {
                     guard let key = ContentHash(hex: location.key) else { return (index, false) }
-                    return (index, (try? await network.holds(key, at: location.node)) == true)
+                    return (index, await test(network, key, location.node))
                 }
             }
             var states = [Bool](repeating: false, count: chunk.object.fragments.count)

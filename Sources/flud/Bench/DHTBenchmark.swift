@@ -58,32 +58,11 @@ struct DHTBenchmark {
     private func measure(_ name: String, _ network: [DHTNode], count: Int, concurrency: Int,
                          _ operation: @escaping @Sendable (Int) async -> Bool) async throws -> Phase {
         let messagesBefore = await totalQueries(network)
-        let start = monotonicSeconds()
-        let outcomes = await withTaskGroup(of: (Bool, Double).self) { group in
-            var next = 0
-            var results: [(Bool, Double)] = []
-            func submit() {
-                guard next < count else { return }
-                let index = next
-                next += 1
-                group.addTask {
-                    let begin = monotonicSeconds()
-                    let ok = await operation(index)
-                    return (ok, monotonicSeconds() - begin)
-                }
-            }
-            for _ in 0..<concurrency { submit() }
-            while let result = await group.next() {
-                results.append(result)
-                submit()
-            }
-            return results
-        }
-        let elapsed = monotonicSeconds() - start
-        let latencies = outcomes.map(\.1).sorted()
+        let (outcomes, elapsed) = try await runConcurrently(count: count, concurrency: concurrency, operation)
+        let latencies = outcomes.map(\.seconds).sorted()
         let messages = await totalQueries(network) - messagesBefore
         return Phase(name: name, count: count,
-                     success: Double(outcomes.filter(\.0).count) / Double(max(count, 1)),
+                     success: Double(outcomes.filter(\.outcome).count) / Double(max(count, 1)),
                      p50: latencies[latencies.count / 2] * 1000,
                      p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000,
                      operationsPerSecond: Double(count) / elapsed,

@@ -89,28 +89,8 @@ struct NodeBenchmark {
     /// Runs `operation` for 0..<count, `concurrency` at a time.
     private func measure(_ operation: String, size: Int, concurrency: Int, count: Int,
                          _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Phase {
-        let start = monotonicSeconds()
-        let latencies = try await withThrowingTaskGroup(of: Double.self) { group in
-            var next = 0
-            var latencies: [Double] = []
-            func submit() {
-                guard next < count else { return }
-                let index = next
-                next += 1
-                group.addTask {
-                    let begin = monotonicSeconds()
-                    try await body(index)
-                    return monotonicSeconds() - begin
-                }
-            }
-            for _ in 0..<concurrency { submit() }
-            while let latency = try await group.next() {
-                latencies.append(latency)
-                submit()
-            }
-            return latencies
-        }
+        let (runs, seconds) = try await runConcurrently(count: count, concurrency: concurrency, body)
         return Phase(operation: operation, size: size, concurrency: concurrency, count: count,
-                     seconds: monotonicSeconds() - start, latencies: latencies.sorted())
+                     seconds: seconds, latencies: runs.map(\.seconds).sorted())
     }
 }
