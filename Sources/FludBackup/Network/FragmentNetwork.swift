@@ -39,12 +39,15 @@ public actor FragmentNetwork {
     }
 
     /// Walks the DHT towards random targets and keeps every node it meets,
-    /// until six walks in a row find nobody new (at most 64 walks): each walk
-    /// sees the few nodes nearest its target, so covering a network takes many.
-    public func discover() async {
+    /// until six walks in a row find nobody new (at most 64 walks, at most
+    /// `budget`): each walk sees the few nodes nearest its target, so covering
+    /// a network takes many; where nodes have died, each walk also waits out
+    /// their query timeouts, and the budget keeps that from stalling a repair.
+    public func discover(budget: Duration = .seconds(5)) async {
         var seen = Set(nodes.map(\.address))
         var quietWalks = 0
-        for _ in 0..<64 where quietWalks < 6 {
+        let deadline = ContinuousClock.now + budget
+        for _ in 0..<64 where quietWalks < 6 && ContinuousClock.now < deadline {
             var found = false
             for contact in await dht.lookup(NodeID.random()) + (await dht.knownContacts()) {
                 let address = "\(contact.host):\(contact.port)"
@@ -138,8 +141,10 @@ public actor FragmentNetwork {
             guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
                 throw WireError.unreachable("bad node address \(address)")
             }
+            // Fragments are at most a few MiB (chunks average 1 MiB, over k):
+            // a node that has not answered in 15 s is treated as gone.
             return try await FragmentClient.connect(host: String(address[..<colon]), port: port, identity: identity,
-                                                    connectTimeout: .seconds(2))
+                                                    connectTimeout: .seconds(2), requestTimeout: .seconds(15))
         }
         connecting[address] = task
         defer { connecting[address] = nil }
