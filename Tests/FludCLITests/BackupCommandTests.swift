@@ -74,4 +74,55 @@ struct BackupCommandTests {
         #expect(nothing.stderr.contains("no snapshots"))
         #expect(!scratch.exists("nothing"))
     }
+
+    /// A backup SIGKILLed halfway resumes without uploading again what landed.
+    @Test func aKilledBackupResumesWithoutUploadingAgain() throws {
+        let scratch = try Scratch()
+        var nodes: [NodeProcess] = []
+        for index in 0..<6 {
+            nodes.append(try NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
+                                         bootstrap: nodes.first.map { $0.address }))
+        }
+        let bootstrap = ["--bootstrap", nodes[0].address]
+        let home = ["FLUD_HOME": scratch.file("home")]
+        #expect(try Flud.run(["key", "init"], environment: home).status == 0)
+        try FileManager.default.createDirectory(atPath: scratch.file("data"), withIntermediateDirectories: true)
+        for index in 0..<48 { _ = try scratch.write("data/file-\(index)", bytes: 1_000_000, seed: UInt64(500 + index)) }
+        let arguments = ["backup", scratch.file("data"), "-k", "2", "-m", "2", "--chunk-size", "65536", "--json"] + bootstrap
+
+        // The first run dies once some files are done.
+        let process = Process()
+        process.executableURL = Flud.executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(home) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var printed = ""
+        while !printed.contains("\"files\":4"), !printed.contains("\"files\":5"), !printed.contains("summary") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            printed += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "killed mid-backup: \(printed)")
+
+        let resumed = try Flud.run(arguments, environment: home)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let lastLine = try #require(resumed.stdout.split(separator: "\n").last)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(lastLine.utf8)) as? [String: Any])
+        let reused = try #require(summary["chunks_reused"] as? Int)
+        let uploaded = try #require(summary["chunks_uploaded"] as? Int)
+        #expect(reused > 0, "chunks that landed before the kill are not sent again")
+        #expect(uploaded > 0, "the rest is")
+        #expect(summary["files"] as? Int == 48)
+
+        let restore = try Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: home)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        for index in [0, 23, 47] {
+            #expect(try scratch.read("restored" + scratch.file("data/file-\(index)")) == scratch.read("data/file-\(index)"))
+        }
+    }
 }
