@@ -13,7 +13,7 @@ struct Flud: AsyncParsableCommand {
             """,
         subcommands: [EncodeCommand.self, DecodeCommand.self, NodeCommand.self, ClusterCommand.self, DHTCommand.self, FragmentCommand.self,
                       KeyCommand.self, BackupCommand.self, SnapshotsCommand.self, RestoreCommand.self,
-                      VerifyCommand.self, RepairCommand.self,
+                      VerifyCommand.self, RepairCommand.self, ForgetCommand.self,
                       StoreCommand.self, BenchCommand.self]
     )
 }

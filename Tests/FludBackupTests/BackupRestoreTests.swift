@@ -233,4 +233,56 @@ struct BackupRestoreTests {
         await restorer.close()
         await network.stop()
     }
+
+    @Test func forgetDropsOldSnapshotsAndReleasesOnlyTheirFragments() async throws {
+        let network = try await LocalNetwork(nodes: 6)
+        let scratch = try TemporaryDirectory(prefix: "flud-forget")
+        let source = scratch.path + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let home = scratch.path + "/home"
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+        var options = Backup.Options(paths: [source])
+        (options.dataShards, options.parityShards) = (2, 2)
+        let client = try await network.join(keys)
+        // Three snapshots: a file that stays, and one that changes each time.
+        try Data(deterministicBytes(20_000, seed: 1)).write(to: URL(fileURLWithPath: source + "/stays"))
+        var versions: [Backup.Summary] = []
+        for version in 0..<3 {
+            try Data(deterministicBytes(10_000 + version, seed: UInt64(10 + version))).write(to: URL(fileURLWithPath: source + "/changes"))
+            versions.append(try await Backup(keys: keys, network: client, home: home, options: options).run { _ in })
+        }
+        func fragments(of summary: Backup.Summary, file: String) -> [ObjectRef.FragmentLocation] {
+            summary.manifest.entries.first { $0.path == source + "/" + file }!.chunks!.flatMap(\.object.fragments)
+        }
+        func held(_ location: ObjectRef.FragmentLocation) throws -> Bool {
+            let node = network.nodes.compactMap { $0 }.first { "127.0.0.1:\($0.port)" == location.node }!
+            return try node.store.claims(on: ContentHash(hex: location.key)!).contains { $0.owner.bytes == keys.wireIdentity.publicKey.bytes }
+        }
+        #expect(try fragments(of: versions[0], file: "changes").allSatisfy(held))
+
+        var policy = Forget.Policy()
+        policy.keepLast = 1
+        let report = try await Forget(keys: keys, network: client, home: home).run(policy)
+        #expect(report.kept == [versions[2].snapshot])
+        #expect(report.dropped.count == 2)
+        #expect(report.claimsDeleted > 0)
+        #expect(report.claimsLeft == 0)
+        #expect(try await snapshots(keys: keys, network: client).count == 1)
+        // The old versions' own chunks are released; what the kept snapshot uses is not.
+        #expect(try fragments(of: versions[0], file: "changes").allSatisfy { try !held($0) })
+        #expect(try fragments(of: versions[2], file: "changes").allSatisfy(held))
+        #expect(try fragments(of: versions[2], file: "stays").allSatisfy(held))
+
+        // Backing up the old content again uploads it again instead of reusing a released chunk.
+        try Data(deterministicBytes(10_000, seed: 10)).write(to: URL(fileURLWithPath: source + "/changes"))
+        let again = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(again.progress.chunksUploaded == 1)
+        let target = scratch.path + "/restored"
+        let restored = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
+        #expect(restored.failed.isEmpty)
+        #expect(FileManager.default.contents(atPath: target + source + "/changes") == Data(deterministicBytes(10_000, seed: 10)))
+        await client.close()
+        await network.stop()
+    }
 }

@@ -67,6 +67,13 @@ struct BackupCommandTests {
         #expect(again.stderr.contains("exists"))
         #expect(try Flud.run(["restore", "--force", "--target", scratch.file("restored")] + bootstrap, environment: newHome).status == 0)
 
+        let noPolicy = try Flud.run(["forget"] + bootstrap, environment: newHome)
+        #expect(noPolicy.status == 64)
+        #expect(noPolicy.stderr.contains("a policy must keep a snapshot"))
+        let forget = try Flud.run(["forget", "--keep-last", "1", "--json"] + bootstrap, environment: newHome)
+        #expect(forget.status == 0, "\(forget.stderr)")
+        #expect(forget.stdout.contains("\"kept\":1,\"dropped\":0"))
+
         let stranger = ["FLUD_HOME": scratch.file("stranger")]
         _ = try Flud.run(["key", "init"], environment: stranger)
         let nothing = try Flud.run(["restore", "--target", scratch.file("nothing")] + bootstrap, environment: stranger)

@@ -116,6 +116,18 @@ public actor FragmentNetwork {
         }
     }
 
+    /// Drops our claim on `key` at `address`; false if the node had none.
+    public func deleteClaim(_ key: ContentHash, at address: String) async throws -> Bool {
+        do {
+            try await client(for: address).delete(key)
+            return true
+        } catch let error as WireError {
+            if case .refused(.notFound, _) = error { return false }
+            await markFailed(address, error)
+            throw error
+        }
+    }
+
     /// The node's answer to an audit challenge on `key`.
     public func audit(_ key: ContentHash, challenge: AuditChallenge, at address: String) async throws -> [UInt8] {
         do {

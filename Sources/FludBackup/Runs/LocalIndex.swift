@@ -27,6 +27,11 @@ final class LocalIndex: Sendable {
         try await store.table("chunks").set(Array(try JSONEncoder().encode(chunk)), for: Array(chunk.hash.utf8))
     }
 
+    /// Forgets a chunk whose fragments were deleted, so no backup reuses it.
+    func forget(_ hash: String) async throws {
+        _ = try await store.table("chunks").remove(Array(hash.utf8))
+    }
+
     var latestManifest: Manifest? {
         guard let data = try? store.table("state").value(for: Self.latestKey) else { return nil }
         return try? JSONDecoder().decode(Manifest.self, from: Data(data))

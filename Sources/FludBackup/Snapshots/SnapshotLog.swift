@@ -37,12 +37,22 @@ struct SnapshotLog: Sendable {
 
     /// Stores `manifest` and points the root at it. Returns the snapshot's ID.
     func publish(_ manifest: Manifest) async throws -> String {
+        let chunk = try await store(manifest)
+        try await point(to: chunk)
+        return Self.id(of: chunk)
+    }
+
+    /// Stores `manifest` like data, with the manifest code.
+    func store(_ manifest: Manifest) async throws -> ChunkRef {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let bytes = Array(try encoder.encode(manifest))
-        let hash = ContentHash(of: bytes)
-        let chunk = try await transfer.upload(bytes, hash: hash, dataShards: SnapshotRoot.manifestCode.dataShards,
-                                              parityShards: SnapshotRoot.manifestCode.parityShards)
+        return try await transfer.upload(bytes, hash: ContentHash(of: bytes), dataShards: SnapshotRoot.manifestCode.dataShards,
+                                         parityShards: SnapshotRoot.manifestCode.parityShards)
+    }
+
+    /// Points the signed root at `chunk` (the next sequence number).
+    func point(to chunk: ChunkRef) async throws {
         let sequence = (await root()?.sequence ?? 0) + 1
         let item = StoredItem(value: try SnapshotRoot.encode(chunk), signedBy: keys.snapshotKey,
                               salt: SnapshotRoot.salt, sequence: sequence)
@@ -51,21 +61,27 @@ struct SnapshotLog: Sendable {
         } catch {
             throw BackupError.uploadFailed("the snapshot is stored but its root could not be published in the DHT (\(error))")
         }
-        return Self.id(of: chunk)
+    }
+
+    /// Every snapshot's manifest with its reference, newest first.
+    func chain() async throws -> [(manifest: Manifest, reference: ChunkRef)] {
+        var chain: [(Manifest, ChunkRef)] = []
+        var next = try await latestReference()
+        while let chunk = next, chain.count < 10_000 {
+            let manifest = try await manifest(chunk)
+            chain.append((manifest, chunk))
+            next = manifest.previous
+        }
+        return chain
     }
 
     /// Every snapshot, newest first.
     func list() async throws -> [SnapshotSummary] {
-        var summaries: [SnapshotSummary] = []
-        var next = try await latestReference()
-        while let chunk = next, summaries.count < 10_000 {
-            let manifest = try await manifest(chunk)
+        try await chain().map { manifest, chunk in
             let files = manifest.entries.filter { $0.kind == .file }
-            summaries.append(SnapshotSummary(id: Self.id(of: chunk), created: manifest.created, roots: manifest.roots,
-                                             files: files.count, bytes: files.reduce(0) { $0 + $1.size }, manifest: chunk))
-            next = manifest.previous
+            return SnapshotSummary(id: Self.id(of: chunk), created: manifest.created, roots: manifest.roots,
+                                   files: files.count, bytes: files.reduce(0) { $0 + $1.size }, manifest: chunk)
         }
-        return summaries
     }
 
     static func id(of chunk: ChunkRef) -> String { String(chunk.hash.prefix(16)) }

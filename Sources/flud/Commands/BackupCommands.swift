@@ -416,3 +416,59 @@ private func printMaintenance(_ report: Maintenance.Report, json: Bool, verb: St
         printNow("  \(node): \(count) fragments missing or unreachable")
     }
 }
+
+struct ForgetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forget",
+        abstract: "Drop old snapshots and release the fragments only they used.",
+        discussion: """
+            Keeps the snapshots any --keep option selects (the last N; the newest of \
+            each of the last N days; of each of the last N weeks), re-links them, and \
+            deletes your claims on every fragment no kept snapshot needs, so the nodes \
+            reclaim the space. Claims on nodes that cannot be reached now lapse when \
+            their leases expire. Exit status: 0 done, 1 failed, 64 invalid arguments \
+            (a policy must keep at least one snapshot).
+            """
+    )
+
+    @Option(help: ArgumentHelp("Keep the newest N snapshots.", valueName: "n"))
+    var keepLast: Int = 0
+
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N days.", valueName: "n"))
+    var keepDaily: Int = 0
+
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N weeks.", valueName: "n"))
+    var keepWeekly: Int = 0
+
+    @OptionGroup var network: NetworkOptions
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingFailures {
+            var policy = Forget.Policy()
+            (policy.keepLast, policy.keepDaily, policy.keepWeekly) = (keepLast, keepDaily, keepWeekly)
+            guard [keepLast, keepDaily, keepWeekly].allSatisfy({ $0 >= 0 }), policy.keepsSomething else {
+                throw Failure.usage("give at least one of --keep-last, --keep-daily, --keep-weekly (a policy must keep a snapshot)")
+            }
+            let keys = try UserKeys.load(from: FludHome.path)
+            let network = try await self.network.join(keys)
+            let report: Forget.Report
+            do {
+                report = try await Forget(keys: keys, network: network, home: FludHome.path).run(policy)
+            } catch {
+                await network.close()
+                throw error
+            }
+            await network.close()
+            if json {
+                printNow(JSONLine().field("kept", report.kept.count).field("dropped", report.dropped.count)
+                    .field("claims_deleted", report.claimsDeleted).field("claims_left", report.claimsLeft).text)
+            } else {
+                printNow("kept \(report.kept.count) snapshots, dropped \(report.dropped.count); deleted \(report.claimsDeleted) fragment claims"
+                         + (report.claimsLeft > 0 ? ", \(report.claimsLeft) on unreachable nodes will lapse with their leases" : ""))
+            }
+        }
+    }
+}

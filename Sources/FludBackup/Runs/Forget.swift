@@ -1,0 +1,122 @@
+import FludCodec
+import Foundation
+
+/// `flud forget`: drop old snapshots by a keep policy, re-link the kept ones,
+/// and delete our claims on every fragment no kept snapshot needs, so nodes
+/// reclaim the space (claims on unreachable nodes lapse with their leases).
+public struct Forget: Sendable {
+    public struct Policy: Sendable {
+        public var keepLast = 0
+        public var keepDaily = 0
+        public var keepWeekly = 0
+
+        public init() {}
+
+        public var keepsSomething: Bool { keepLast > 0 || keepDaily > 0 || keepWeekly > 0 }
+    }
+
+    public struct Report: Sendable {
+        public var kept: [String] = []
+        public var dropped: [String] = []
+        public var claimsDeleted = 0
+        /// Claims that could not be deleted now (node unreachable).
+        public var claimsLeft = 0
+    }
+
+    let keys: UserKeys
+    let network: FragmentNetwork
+    let home: String
+
+    public init(keys: UserKeys, network: FragmentNetwork, home: String) {
+        self.keys = keys
+        self.network = network
+        self.home = home
+    }
+
+    public func run(_ policy: Policy) async throws -> Report {
+        precondition(policy.keepsSomething, "a policy that keeps nothing would drop every snapshot")
+        let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
+        let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
+        let chain = try await log.chain()
+        guard !chain.isEmpty else { throw BackupError.noSnapshots }
+        let keep = Self.selection(of: chain.map(\.manifest.created), policy)
+        var report = Report()
+        report.kept = keep.sorted().map { SnapshotLog.id(of: chain[$0].reference) }
+        report.dropped = chain.indices.filter { !keep.contains($0) }.map { SnapshotLog.id(of: chain[$0].reference) }
+        guard !report.dropped.isEmpty else { return report }
+
+        // Re-link the kept snapshots, oldest first; the root names the newest.
+        var previous: ChunkRef?
+        var newest: Manifest?
+        var rewritten: [ChunkRef] = []
+        for index in keep.sorted(by: >) {
+            var manifest = chain[index].manifest
+            manifest.previous = previous
+            previous = try await log.store(manifest)
+            rewritten.append(previous!)
+            newest = manifest
+        }
+        try await log.point(to: previous!)
+
+        // Doomed: every old manifest object (each was rewritten) and the
+        // chunks of dropped snapshots that no kept snapshot uses.
+        let keptChunks = Set(keep.flatMap { chain[$0].manifest.entries.flatMap { $0.chunks ?? [] }.map(\.hash) })
+        var doomedChunks: [String: ChunkRef] = [:]
+        var doomed = chain.flatMap(\.reference.object.fragments)
+        for index in chain.indices where !keep.contains(index) {
+            for chunk in chain[index].manifest.entries.flatMap({ $0.chunks ?? [] })
+            where !keptChunks.contains(chunk.hash) && doomedChunks[chunk.hash] == nil {
+                doomedChunks[chunk.hash] = chunk
+                doomed += chunk.object.fragments
+            }
+        }
+        // A rewritten manifest can come out identical to an old one (same
+        // content, same fragments): those stay.
+        let live = Set(rewritten.flatMap(\.object.fragments).map { $0.key + "@" + $0.node })
+        doomed = doomed.filter { !live.contains($0.key + "@" + $0.node) }
+
+        // The index first: a backup must never reuse a chunk being deleted.
+        let index = try LocalIndex(home: home)
+        defer { index.close() }
+        for hash in doomedChunks.keys { try await index.forget(hash) }
+        if let newest { try await index.setLatest(newest) }
+
+        let network = self.network
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            var running = 0
+            var outcomes: [Bool] = []
+            for location in doomed {
+                guard let key = ContentHash(hex: location.key) else { continue }
+                if running == 32, let outcome = await group.next() {
+                    outcomes.append(outcome)
+                    running -= 1
+                }
+                running += 1
+                group.addTask { (try? await network.deleteClaim(key, at: location.node)) != nil }
+            }
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        report.claimsDeleted = outcomes.filter { $0 }.count
+        report.claimsLeft = outcomes.count - report.claimsDeleted
+        return report
+    }
+
+    /// Indices (newest first = 0) of the snapshots the policy keeps: the last
+    /// N, the newest of each of the last N days, the newest of each of the
+    /// last N weeks (UTC; weeks as ISO weeks).
+    static func selection(of created: [Double], _ policy: Policy) -> Set<Int> {
+        var keep = Set(created.indices.prefix(policy.keepLast))
+        var calendar = Calendar(identifier: .iso8601)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        func newestPer(_ period: (Date) -> DateComponents, limit: Int) {
+            var seen = Set<DateComponents>()
+            for (index, seconds) in created.enumerated() where seen.count < limit {
+                if seen.insert(period(Date(timeIntervalSince1970: seconds))).inserted { keep.insert(index) }
+            }
+        }
+        newestPer({ calendar.dateComponents([.year, .month, .day], from: $0) }, limit: policy.keepDaily)
+        newestPer({ calendar.dateComponents([.yearForWeekOfYear, .weekOfYear], from: $0) }, limit: policy.keepWeekly)
+        return keep
+    }
+}
