@@ -96,8 +96,7 @@ struct BackupRestoreTests {
         let keys = UserKeys.generate()
         try keys.save(in: home)
 
-        var options = Backup.Options(paths: [source])
-        (options.dataShards, options.parityShards, options.averageChunkSize) = (4, 4, 64 << 10)
+        let options = Backup.Options(paths: [source], dataShards: 4, parityShards: 4, averageChunkSize: 64 << 10)
         let client = try await network.join(keys)
         let first = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
         #expect(first.skipped.isEmpty)
@@ -147,8 +146,7 @@ struct BackupRestoreTests {
         let scratch = try TemporaryDirectory(prefix: "flud-backup")
         try makeTree(at: scratch.path + "/source")
         let keys = UserKeys.generate()
-        var options = Backup.Options(paths: [scratch.path + "/source"])
-        (options.dataShards, options.parityShards) = (2, 2)
+        let options = Backup.Options(paths: [scratch.path + "/source"], dataShards: 2, parityShards: 2)
         let client = try await network.join(keys)
         _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
         await client.close()
@@ -172,8 +170,7 @@ struct BackupRestoreTests {
             try Data(deterministicBytes(5000, seed: UInt64(100 + index))).write(to: URL(fileURLWithPath: source + "/file-\(index)"))
         }
         let keys = UserKeys.generate()
-        var options = Backup.Options(paths: [source])
-        (options.dataShards, options.parityShards) = (3, 1)
+        let options = Backup.Options(paths: [source], dataShards: 3, parityShards: 1)
         let client = try await network.join(keys)
         _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
         await client.close()
@@ -202,8 +199,7 @@ struct BackupRestoreTests {
         let source = scratch.path + "/source"
         try makeTree(at: source)
         let keys = UserKeys.generate()
-        var options = Backup.Options(paths: [source])
-        (options.dataShards, options.parityShards, options.averageChunkSize) = (4, 4, 64 << 10)
+        let options = Backup.Options(paths: [source], dataShards: 4, parityShards: 4, averageChunkSize: 64 << 10)
         let client = try await network.join(keys)
         _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
         await client.close()
@@ -242,8 +238,7 @@ struct BackupRestoreTests {
         let home = scratch.path + "/home"
         let keys = UserKeys.generate()
         try keys.save(in: home)
-        var options = Backup.Options(paths: [source])
-        (options.dataShards, options.parityShards) = (2, 2)
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2)
         let client = try await network.join(keys)
         // Three snapshots: a file that stays, and one that changes each time.
         try Data(deterministicBytes(20_000, seed: 1)).write(to: URL(fileURLWithPath: source + "/stays"))

@@ -25,7 +25,7 @@ struct RecoveryBenchTests {
         #expect(abs(predicted - 0.889) < 0.01, "P(X ≥ 2), X ~ Bin(4, 2/3) = 0.889")
         #expect(try scratch.read("plot.svg").starts(with: Data("<svg".utf8)))
         #expect(try scratch.listing().filter { $0.hasPrefix("flud-bench-recovery") }.isEmpty, "its data is removed")
-        let leftovers = try Flud.runShell("pgrep -f '[f]lud-bench-recovery-' || true")
+        let leftovers = processes(withArgumentContaining: "flud-bench-recovery-")
         #expect(leftovers.isEmpty, "no node process outlives the benchmark: \(leftovers)")
     }
 
@@ -43,17 +43,13 @@ struct RecoveryBenchTests {
     }
 }
 
-extension Flud {
-    /// Runs a shell command line and returns its standard output.
-    static func runShell(_ command: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+/// Command lines of the running processes with an argument containing
+/// `text`, read from /proc (no procps needed on a fresh machine).
+func processes(withArgumentContaining text: String) -> [String] {
+    let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil } ?? []
+    return pids.compactMap { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments.contains { $0.contains(text) } ? arguments.joined(separator: " ") : nil
     }
 }

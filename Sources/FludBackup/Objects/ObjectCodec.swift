@@ -8,7 +8,6 @@ struct ObjectCodec: Sendable {
     let cipher: ConvergentCipher
 
     struct Sealed {
-        var hash: ContentHash
         var compressed: Bool
         var sealedLength: Int
         var fragments: [[UInt8]]
@@ -17,7 +16,7 @@ struct ObjectCodec: Sendable {
     func seal(_ plaintext: [UInt8], hash: ContentHash, dataShards: Int, parityShards: Int) throws -> Sealed {
         let compressed = Compression.compressIfWorthwhile(plaintext)
         let sealed = cipher.seal(compressed ?? plaintext, plaintextHash: hash)
-        return Sealed(hash: hash, compressed: compressed != nil, sealedLength: sealed.count,
+        return Sealed(compressed: compressed != nil, sealedLength: sealed.count,
                       fragments: try encode(sealed, dataShards: dataShards, parityShards: parityShards))
     }
 

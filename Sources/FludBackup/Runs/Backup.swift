@@ -18,8 +18,11 @@ public struct Backup: Sendable {
         /// Chunks in flight at once.
         public var parallelChunks = 16
 
-        public init(paths: [String]) {
+        public init(paths: [String], dataShards: Int = 20, parityShards: Int = 20, averageChunkSize: Int = 1 << 20) {
             self.paths = paths
+            self.dataShards = dataShards
+            self.parityShards = parityShards
+            self.averageChunkSize = averageChunkSize
         }
     }
 
@@ -59,7 +62,8 @@ public struct Backup: Sendable {
         defer { index.close() }
         let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
         let snapshots = SnapshotLog(keys: keys, network: network, transfer: transfer)
-        let previous = try await index.latestManifest.asyncOr { try await snapshots.latest()?.manifest }
+        var previous = index.latestManifest
+        if previous == nil { previous = try await snapshots.latest()?.manifest }
         let previousEntries = Dictionary((previous?.entries ?? []).map { ($0.path, $0) }, uniquingKeysWith: { $1 })
 
         var skipped: [(String, String)] = []
@@ -239,12 +243,5 @@ public struct Backup: Sendable {
     private func isExcluded(_ path: String) -> Bool {
         let name = (path as NSString).lastPathComponent
         return options.excludes.contains { fnmatch($0, path, 0) == 0 || fnmatch($0, name, 0) == 0 }
-    }
-}
-
-extension Optional {
-    func asyncOr(_ fallback: () async throws -> Wrapped?) async rethrows -> Wrapped? {
-        if let self { return self }
-        return try await fallback()
     }
 }

@@ -39,5 +39,4 @@ public struct SnapshotSummary: Sendable {
     public var roots: [String]
     public var files: Int
     public var bytes: Int
-    public var manifest: ChunkRef
 }

@@ -80,7 +80,7 @@ struct SnapshotLog: Sendable {
         try await chain().map { manifest, chunk in
             let files = manifest.entries.filter { $0.kind == .file }
             return SnapshotSummary(id: Self.id(of: chunk), created: manifest.created, roots: manifest.roots,
-                                   files: files.count, bytes: files.reduce(0) { $0 + $1.size }, manifest: chunk)
+                                   files: files.count, bytes: files.reduce(0) { $0 + $1.size })
         }
     }
 

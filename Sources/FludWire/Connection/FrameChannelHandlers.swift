@@ -18,9 +18,6 @@ public final class FrameInboundHandler: ChannelInboundHandler {
     /// stops at 64 KiB), so a large fragment takes a few reads, not dozens.
     public static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20)
 
-    /// True while part of a frame has arrived (a stalled client mid-frame).
-    public var isMidFrame: Bool { !decoder.isIdle }
-
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         let buffer = unwrapInboundIn(data)

@@ -13,11 +13,6 @@ public struct PeerKey: Hashable, Sendable, CustomStringConvertible {
         self.bytes = Array(bytes)
     }
 
-    public init?(hex: String) {
-        guard let hash = ContentHash(hex: hex) else { return nil }
-        self.init(bytes: hash.bytes)
-    }
-
     public var hex: String { ContentHash(bytes: bytes)!.hex }
     public var description: String { String(hex.prefix(16)) }
 

@@ -74,8 +74,8 @@ struct RecoveryBenchmark {
         let keys = UserKeys.generate()
         let home = root + "/home"
         try keys.save(in: home)
-        var options = Backup.Options(paths: [data])
-        (options.dataShards, options.parityShards, options.averageChunkSize) = (plan.dataShards, plan.parityShards, 64 << 10)
+        let options = Backup.Options(paths: [data], dataShards: plan.dataShards, parityShards: plan.parityShards,
+                                     averageChunkSize: 64 << 10)
         let writer = try await FragmentNetwork.join(bootstrap: [try DHTNode.address(processes.addresses[0])], identity: keys.wireIdentity)
         let found = await writer.nodes.count
         if found < plan.nodes {

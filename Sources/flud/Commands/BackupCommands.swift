@@ -107,6 +107,12 @@ struct NetworkOptions: ParsableArguments {
         }
         return network
     }
+
+    /// Runs `body` on the network joined as `keys`, and leaves it afterwards.
+    func withNetwork<Result>(_ keys: UserKeys, discovering: Bool = true,
+                             _ body: (FragmentNetwork) async throws -> Result) async throws -> Result {
+        try await using(try await join(keys, discovering: discovering), close: { await $0.close() }, body)
+    }
 }
 
 struct BackupCommand: AsyncParsableCommand {
@@ -140,7 +146,7 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Average chunk size, a power of two.", valueName: "bytes"))
     var chunkSize: Int = 1 << 20
 
-    @OptionGroup var network: NetworkOptions
+    @OptionGroup var join: NetworkOptions
 
     @Flag(help: "Print progress and the summary as JSON lines.")
     var json = false
@@ -158,17 +164,16 @@ struct BackupCommand: AsyncParsableCommand {
         try await reportingFailures {
             try checkArguments()
             let keys = try UserKeys.load(from: FludHome.path)
-            var options = Backup.Options(paths: paths)
-            (options.dataShards, options.parityShards, options.averageChunkSize, options.excludes) = (k, m, chunkSize, exclude)
+            var options = Backup.Options(paths: paths, dataShards: k, parityShards: m, averageChunkSize: chunkSize)
+            options.excludes = exclude
             tuneAllocatorForFragmentTraffic()
-            let network = try await self.network.join(keys)
-            let started = monotonicSeconds()
             let progress = ProgressLine(label: "backup")
+            defer { progress.finish() }
             let json = self.json
             let reporter = ThrottledReporter()
-            let summary: Backup.Summary
-            do {
-                summary = try await Backup(keys: keys, network: network, home: FludHome.path, options: options).run { state in
+            let (summary, seconds) = try await join.withNetwork(keys) { network in
+                let started = monotonicSeconds()
+                let summary = try await Backup(keys: keys, network: network, home: FludHome.path, options: options).run { state in
                     guard reporter.due(final: state.filesDone == state.filesTotal) else { return }
                     if json {
                         printNow(JSONLine().field("event", "progress").field("files", state.filesDone).field("files_total", state.filesTotal)
@@ -177,14 +182,9 @@ struct BackupCommand: AsyncParsableCommand {
                         progress.update(done: state.bytesDone, total: state.bytesTotal, detail: "\(state.filesDone)/\(state.filesTotal) files,")
                     }
                 }
-            } catch {
-                progress.finish()
-                await network.close()
-                throw error
+                return (summary, monotonicSeconds() - started)
             }
             progress.finish()
-            await network.close()
-            let seconds = monotonicSeconds() - started
             let state = summary.progress
             for (path, reason) in summary.skipped { printError("flud: skipped \(path): \(reason)") }
             if json {
@@ -221,7 +221,7 @@ struct SnapshotsCommand: AsyncParsableCommand {
         abstract: "List your snapshots, newest first."
     )
 
-    @OptionGroup var network: NetworkOptions
+    @OptionGroup var join: NetworkOptions
 
     @Flag(help: "One JSON object per snapshot.")
     var json = false
@@ -229,15 +229,9 @@ struct SnapshotsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let keys = try UserKeys.load(from: FludHome.path)
-            let network = try await self.network.join(keys, discovering: false)
-            let snapshots: [SnapshotSummary]
-            do {
-                snapshots = try await FludBackup.snapshots(keys: keys, network: network)
-            } catch {
-                await network.close()
-                throw error
+            let snapshots = try await join.withNetwork(keys, discovering: false) { network in
+                try await FludBackup.snapshots(keys: keys, network: network)
             }
-            await network.close()
             guard !snapshots.isEmpty else { throw BackupError.noSnapshots }
             for snapshot in snapshots {
                 let date = Date(timeIntervalSince1970: snapshot.created)
@@ -279,7 +273,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Replace files that already exist.")
     var force = false
 
-    @OptionGroup var network: NetworkOptions
+    @OptionGroup var join: NetworkOptions
 
     @Flag(help: "Print the summary as JSON.")
     var json = false
@@ -290,17 +284,11 @@ struct RestoreCommand: AsyncParsableCommand {
             var options = Restore.Options(target: target)
             (options.snapshot, options.paths, options.force) = (snapshot, path, force)
             tuneAllocatorForFragmentTraffic()
-            let network = try await self.network.join(keys, discovering: false)
-            let started = monotonicSeconds()
-            let summary: Restore.Summary
-            do {
-                summary = try await Restore(keys: keys, network: network, options: options).run { _ in }
-            } catch {
-                await network.close()
-                throw error
+            let (summary, seconds) = try await join.withNetwork(keys, discovering: false) { network in
+                let started = monotonicSeconds()
+                let summary = try await Restore(keys: keys, network: network, options: options).run { _ in }
+                return (summary, monotonicSeconds() - started)
             }
-            await network.close()
-            let seconds = monotonicSeconds() - started
             for path in summary.existing { printError("flud: \(path) exists under \(target); left alone (--force replaces it)") }
             for (path, reason) in summary.failed { printError("flud: cannot restore \(path): \(reason)") }
             if json {
@@ -332,7 +320,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Fraction of the chunks to audit, 0 to 1.", valueName: "fraction"))
     var sample: Double = 0.1
 
-    @OptionGroup var network: NetworkOptions
+    @OptionGroup var join: NetworkOptions
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -347,15 +335,9 @@ struct VerifyCommand: AsyncParsableCommand {
         try await reportingFailures {
             try checkArguments()
             let keys = try UserKeys.load(from: FludHome.path)
-            let network = try await self.network.join(keys, discovering: false)
-            let report: Maintenance.Report
-            do {
-                report = try await Maintenance(keys: keys, network: network).verify(sample: sample)
-            } catch {
-                await network.close()
-                throw error
+            let report = try await join.withNetwork(keys, discovering: false) { network in
+                try await Maintenance(keys: keys, network: network).verify(sample: sample)
             }
-            await network.close()
             printMaintenance(report, json: json, verb: "audited")
             if report.missing > 0 { throw ExitCode.failure }
         }
@@ -376,7 +358,7 @@ struct RepairCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var network: NetworkOptions
+    @OptionGroup var join: NetworkOptions
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -384,15 +366,9 @@ struct RepairCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let keys = try UserKeys.load(from: FludHome.path)
-            let network = try await self.network.join(keys)
-            let report: Maintenance.Report
-            do {
-                report = try await Maintenance(keys: keys, network: network).repair()
-            } catch {
-                await network.close()
-                throw error
+            let report = try await join.withNetwork(keys) { network in
+                try await Maintenance(keys: keys, network: network).repair()
             }
-            await network.close()
             printMaintenance(report, json: json, verb: "checked")
             for chunk in report.unrecoverable { printError("flud: chunk \(chunk.prefix(16)) has fewer than k fragments left") }
             if !report.unrecoverable.isEmpty { throw ExitCode.failure }
@@ -440,7 +416,7 @@ struct ForgetCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N weeks.", valueName: "n"))
     var keepWeekly: Int = 0
 
-    @OptionGroup var network: NetworkOptions
+    @OptionGroup var join: NetworkOptions
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -453,15 +429,9 @@ struct ForgetCommand: AsyncParsableCommand {
                 throw Failure.usage("give at least one of --keep-last, --keep-daily, --keep-weekly (a policy must keep a snapshot)")
             }
             let keys = try UserKeys.load(from: FludHome.path)
-            let network = try await self.network.join(keys)
-            let report: Forget.Report
-            do {
-                report = try await Forget(keys: keys, network: network, home: FludHome.path).run(policy)
-            } catch {
-                await network.close()
-                throw error
+            let report = try await join.withNetwork(keys) { network in
+                try await Forget(keys: keys, network: network, home: FludHome.path).run(policy)
             }
-            await network.close()
             if json {
                 printNow(JSONLine().field("kept", report.kept.count).field("dropped", report.dropped.count)
                     .field("claims_deleted", report.claimsDeleted).field("claims_left", report.claimsLeft).text)

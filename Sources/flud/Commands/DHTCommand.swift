@@ -100,13 +100,5 @@ struct JoinOptions: ParsableArguments {
 /// port, closed afterwards.
 func withTemporaryNode<Result: Sendable>(queryTimeout: TimeAmount = .seconds(2),
                                          _ body: (DHTNode) async throws -> Result) async throws -> Result {
-    let node = try await DHTNode.start(readOnly: true, queryTimeout: queryTimeout)
-    do {
-        let result = try await body(node)
-        await node.close()
-        return result
-    } catch {
-        await node.close()
-        throw error
-    }
+    try await using(try await DHTNode.start(readOnly: true, queryTimeout: queryTimeout), close: { await $0.close() }, body)
 }

@@ -63,14 +63,7 @@ func withFragmentClient<Result: Sendable>(_ address: String,
                                           _ body: (FragmentClient) async throws -> Result) async throws -> Result {
     let (host, port) = try parseHostPort(address)
     let client = try await FragmentClient.connect(host: host, port: port, identity: try FludHome.identity())
-    do {
-        let result = try await body(client)
-        await client.close()
-        return result
-    } catch {
-        await client.close()
-        throw error
-    }
+    return try await using(client, close: { await $0.close() }, body)
 }
 
 func parseHostPort(_ text: String) throws -> (String, Int) {

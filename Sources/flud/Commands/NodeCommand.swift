@@ -186,7 +186,8 @@ struct ClusterCommand: AsyncParsableCommand {
             bootstrapLogging(level: logLevel)
             tuneAllocatorForFragmentTraffic()
             let signals = TerminationSignals()
-            let metrics = try await metricsPort.asyncMap { try await PrometheusExport.start(host: "127.0.0.1", port: $0) }
+            var metrics: MetricsServer?
+            if let metricsPort { metrics = try await PrometheusExport.start(host: "127.0.0.1", port: metricsPort) }
             var running: [StorageNode] = []
             let seed = try parseAddress("127.0.0.1:\(basePort)")
             for index in 0..<nodes {
@@ -204,13 +205,6 @@ struct ClusterCommand: AsyncParsableCommand {
             await metrics?.close()
             for node in running { await node.stop() }
         }
-    }
-}
-
-extension Optional {
-    func asyncMap<Mapped>(_ transform: (Wrapped) async throws -> Mapped) async rethrows -> Mapped? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }
 
