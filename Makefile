@@ -2,7 +2,7 @@
 
 SWIFT        ?= swift
 # System packages the build and the tests need; installed only when missing.
-APT_PACKAGES := pkg-config libisal-dev libsodium-dev liblmdb-dev libzstd-dev python3-libtorrent
+APT_PACKAGES := pkg-config libisal-dev libsodium-dev liblmdb-dev libzstd-dev python3-libtorrent iproute2 nftables
 # Only for perf/ comparisons, never needed to build or test.
 PERF_PACKAGES := golang-go golang-github-klauspost-reedsolomon-dev hyperfine
 

@@ -1,23 +1,31 @@
 import FludTestSupport
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `flud bench recovery` end to end on a small network, and its refusals.
 @Suite(.timeLimit(.minutes(3)))
 struct RecoveryBenchTests {
     @Test func aRunReportsEveryFieldAndLeavesNothingBehind() throws {
         let scratch = try Scratch()
-        let run = try Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0.34", "--files", "6",
-                                "--file-size", "100000", "--json", "--plot", scratch.file("plot.svg"), "--data", scratch.file("")])
+        let run = try Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0.34", "--kill-model", "exact",
+                                "--files", "6", "--file-size", "100000", "--lookups", "8", "--json",
+                                "--plot", scratch.file("plot.svg"), "--data", scratch.file("")])
         #expect(run.status == 0, "\(run.stderr)")
         let line = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         #expect(line["nodes"] as? Int == 6)
         #expect(line["k"] as? Int == 2 && line["m"] as? Int == 2)
-        #expect(line["killed"] as? Int == 2)
-        for field in ["kill", "loss", "restorable", "chunks_restorable", "predicted", "restore_s", "repair_s"] {
+        #expect(line["killed"] as? Double == 2)
+        for field in ["kill", "loss", "restorable", "chunks_restorable", "predicted", "predicted_sd", "deviation",
+                      "restore_s", "repair_s", "dht_success", "dht_lookup_ms", "dht_lookup_p95_ms"] {
             #expect(line[field] is Double, "\(field)")
         }
         #expect(line["bytes_fetched"] is Int)
+        #expect(line["draws"] as? Int == 1)
+        #expect(line["dht_lookups"] as? Int == 8)
+        #expect(line["matches_prediction"] is Bool)
         // 2 of 6 nodes dead, 4 distinct holders per chunk, 2 needed: at most 2 lost, so all survive.
         #expect(line["chunks_restorable"] as? Double == 1)
         #expect(line["restorable"] as? Double == 1)
@@ -25,8 +33,45 @@ struct RecoveryBenchTests {
         #expect(abs(predicted - 0.889) < 0.01, "P(X ≥ 2), X ~ Bin(4, 2/3) = 0.889")
         #expect(try scratch.read("plot.svg").starts(with: Data("<svg".utf8)))
         #expect(try scratch.listing().filter { $0.hasPrefix("flud-bench-recovery") }.isEmpty, "its data is removed")
-        let leftovers = processes(withArgumentContaining: "flud-bench-recovery-")
+        let leftovers = processes(withArgumentContaining: scratch.file("flud-bench-recovery-"))
         #expect(leftovers.isEmpty, "no node process outlives the benchmark: \(leftovers)")
+    }
+
+    /// Each draw kills 2 of 8 nodes, at most m = 2 of a chunk's 4 holders, so
+    /// every draw restores everything only if the nodes killed in the draw
+    /// before came back.
+    @Test func drawsBringTheKilledNodesBack() throws {
+        let scratch = try Scratch()
+        let run = try Flud.run(["bench", "recovery", "--nodes", "8", "-k", "2", "-m", "2", "--kill", "0.25", "--kill-model", "exact",
+                                "--draws", "3", "--files", "4", "--file-size", "100000", "--lookups", "4", "--json",
+                                "--data", scratch.file("")])
+        #expect(run.status == 0, "\(run.stderr)")
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(line["draws"] as? Int == 3)
+        #expect(line["killed"] as? Double == 2)
+        #expect(line["restorable"] as? Double == 1)
+        #expect(line["dht_lookups"] as? Int == 12)
+        #expect(processes(withArgumentContaining: scratch.file("flud-bench-recovery-")).isEmpty)
+    }
+
+    /// Packet loss runs inside a network namespace of the benchmark's own, which only root can make.
+    @Test func packetLossRunsInItsOwnNamespace() throws {
+        let scratch = try Scratch()
+        let run = try Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0", "--loss", "0.2",
+                                "--files", "4", "--file-size", "100000", "--lookups", "8", "--json", "--data", scratch.file("")])
+        guard geteuid() == 0 else {
+            #expect(run.status == 64)
+            #expect(run.stderr.contains("--loss: packet loss needs root"))
+            return
+        }
+        #expect(run.status == 0, "\(run.stderr)")
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(line["loss"] as? Double == 0.2)
+        // No node died: every chunk has all its fragments, and lost packets are sent again.
+        #expect(line["restorable"] as? Double == 1)
+        #expect(line["dht_lookups"] as? Int == 8)
+        #expect(try scratch.listing().filter { $0.hasPrefix("flud-bench-recovery") }.isEmpty, "its data is removed")
+        #expect(processes(withArgumentContaining: scratch.file("flud-bench-recovery-")).isEmpty)
     }
 
     @Test func impossiblePlansGetAClearMessage() throws {
@@ -36,9 +81,13 @@ struct RecoveryBenchTests {
         let badKill = try Flud.run(["bench", "recovery", "--kill", "1.5"])
         #expect(badKill.status == 64)
         #expect(badKill.stderr.contains("--kill must be between 0 and 1"))
-        let loss = try Flud.run(["bench", "recovery", "--loss", "0.1"])
+        let loss = try Flud.run(["bench", "recovery", "--loss", "1.5"])
         #expect(loss.status == 64)
-        #expect(loss.stderr.contains("network namespaces"))
+        #expect(loss.stderr.contains("--loss must be between 0 and 1"))
+        let model = try Flud.run(["bench", "recovery", "--kill-model", "some"])
+        #expect(model.status == 64)
+        #expect(model.stderr.contains("independent or exact"))
+        #expect(try Flud.run(["bench", "recovery", "--draws", "0"]).status == 64)
         #expect(try Flud.run(["bench", "recovery", "--sweep", "--nodes", "12"]).status == 64)
     }
 }

@@ -80,12 +80,26 @@ public final class DHTNode: Sendable {
     }
 
     /// Pings each bootstrap address (filling the routing table with those that
-    /// answer), then looks up our own ID to meet our neighbours. Returns the
-    /// number of contacts in the routing table.
+    /// answer; a ping lost on the way is sent again, as in lookups), then looks
+    /// up our own ID to meet our neighbours. Returns the number of contacts in
+    /// the routing table.
     @discardableResult
     public func bootstrap(from addresses: [SocketAddress]) async -> Int {
         await withTaskGroup(of: Void.self) { group in
-            for address in addresses { group.addTask { _ = try? await self.ping(address) } }
+            for address in addresses {
+                group.addTask {
+                    for _ in 0..<Self.lookupAttempts {
+                        do {
+                            _ = try await self.ping(address)
+                            return
+                        } catch let error as DHTError where error.isTimeout {
+                            continue
+                        } catch {
+                            return
+                        }
+                    }
+                }
+            }
         }
         _ = await lookup(id)
         return await routingTableSize()

@@ -23,6 +23,11 @@ final class KRPCHandler: ChannelInboundHandler {
     /// rather than after a fixed long timeout.
     private var roundTrips: [SocketAddress: Double] = [:]
     private var overallRoundTrip: Double?
+    /// Nodes that left every query of a lookup unanswered, with when. Later
+    /// lookups ask them once rather than `lookupAttempts` times, so a dead
+    /// node costs one timeout, not three; any answer clears the mark.
+    private var unresponsive: [NodeID: Double] = [:]
+    static let unresponsiveMemory = 300.0
     /// Queries sent, for `flud bench dht`'s messages per lookup.
     private(set) var queriesSent = 0
     private var nextTransaction: UInt16 = 0
@@ -100,6 +105,19 @@ final class KRPCHandler: ChannelInboundHandler {
         return promise.futureResult
     }
 
+    /// Nodes marked unresponsive within the last `unresponsiveMemory` seconds.
+    func recentlyUnresponsive() -> Set<NodeID> {
+        let now = clock()
+        unresponsive = unresponsive.filter { now - $0.value < Self.unresponsiveMemory }
+        return Set(unresponsive.keys)
+    }
+
+    func markUnresponsive(_ ids: [NodeID]) {
+        guard unresponsive.count < 10_000 else { return }
+        let now = clock()
+        for id in ids { unresponsive[id] = now }
+    }
+
     private func newTransactionID() -> [UInt8] {
         repeat {
             nextTransaction &+= 1
@@ -153,6 +171,7 @@ final class KRPCHandler: ChannelInboundHandler {
             if let (ip, port) = address.ipv4 {
                 routingTable.heard(from: NodeContact(id: id, address: ip, port: port), now: clock())
             }
+            unresponsive[id] = nil
             query.promise.succeed(QueryAnswer(responder: id, values: values))
         case let .failure(error):
             query.promise.fail(DHTError.remote(error))

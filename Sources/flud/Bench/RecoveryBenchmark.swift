@@ -1,38 +1,103 @@
 import FludBackup
 import FludCodec
 import FludDHT
+import FludNode
+import FludWire
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `flud bench recovery`: a local network of real `flud node` processes, a
-/// generated dataset backed up, a fraction of the nodes SIGKILLed, then a
-/// restore and a repair, measured and set against the binomial prediction.
+/// generated dataset backed up, then a failure plan drawn and applied one or
+/// more times (nodes SIGKILLed, packets dropped), each time a restore and DHT
+/// lookups measured, and the restorability set against the binomial prediction.
 struct RecoveryBenchmark {
+    /// How the failure plan picks the nodes that die.
+    enum KillModel: String, CaseIterable, Sendable {
+        /// Each node dies with probability F, independently: the binomial model's assumption.
+        case independent
+        /// Exactly round(F × N) nodes, chosen at random.
+        case exact
+    }
+
     struct Plan: Sendable {
         var nodes: Int
         var dataShards: Int
         var parityShards: Int
         var kill: Double
+        var killModel: KillModel = .independent
+        /// Fraction of packets dropped on loopback while the plan is applied.
+        var loss: Double = 0
+        /// Failure plans drawn on the same backup; the killed nodes come back between draws.
+        var draws: Int = 1
+        /// DHT lookups measured per draw.
+        var lookups: Int = 20
         var files: Int
         var fileSize: Int
+
+        var fragmentsPerChunk: Int { dataShards + parityShards }
+
+        func victims() -> [Int] {
+            switch killModel {
+            case .independent:
+                return (0..<nodes).filter { _ in Double.random(in: 0..<1) < kill }
+            case .exact:
+                return Array((0..<nodes).shuffled().prefix(Int((kill * Double(nodes)).rounded())))
+            }
+        }
     }
 
     struct Result: Sendable {
         let plan: Plan
-        let killed: Int
-        /// Files restored byte-exact, as a fraction.
+        /// Nodes killed, averaged over the draws.
+        let killed: Double
+        /// Files restored byte-exact, as a fraction (mean over the draws).
         let restorable: Double
-        /// Chunks with at least k fragments on surviving nodes, as a fraction.
+        /// Chunks with at least k fragments on surviving nodes, as a fraction (mean over the draws).
         let chunksRestorable: Double
-        /// P(at least k of n fragments survive) with p = surviving fraction of nodes.
+        /// P(at least k of n fragments survive) with p = 1 − F.
         let predicted: Double
+        /// Standard deviation of one draw's `chunksRestorable` under the kill
+        /// model, simulated over the backup's actual placement.
+        let predictedSD: Double
         let backupSeconds: Double
+        /// Median over the draws.
         let restoreSeconds: Double
         let repairSeconds: Double
+        /// Median over the draws.
         let bytesFetched: Int
         let fragmentsRebuilt: Int
+        /// DHT lookups that found the live node closest to their target.
+        let lookupSuccesses: Int
+        let lookups: Int
+        /// Median and 95th percentile lookup time, in seconds.
+        let lookupMedian: Double
+        let lookupP95: Double
+
+        /// How many standard errors the measured mean lies from the prediction.
+        var deviation: Double {
+            let standardError = predictedSD / Double(plan.draws).squareRoot()
+            let gap = chunksRestorable - predicted
+            if standardError > 0 { return gap / standardError }
+            return abs(gap) < 1e-9 ? 0 : .infinity
+        }
+
+        /// Within sampling error: |deviation| ≤ 3 standard errors.
+        var matchesPrediction: Bool { abs(deviation) <= 3 }
+    }
+
+    /// One application of the failure plan.
+    private struct Draw {
+        var killed = 0
+        var restorable = 0.0
+        var chunksRestorable = 0.0
+        var restoreSeconds = 0.0
+        var bytesFetched = 0
+        var lookupTimes: [Double] = []
+        var lookupSuccesses = 0
+        var repairSeconds = 0.0
+        var rebuilt = 0
     }
 
     let executable: String
@@ -87,94 +152,192 @@ struct RecoveryBenchmark {
         let backupSeconds = monotonicSeconds() - backupStart
         await writer.close()
 
-        // The failure plan: round(F × N) nodes die at once, without a goodbye.
-        var generator = SystemRandomNumberGenerator()
-        let victims = Array((0..<plan.nodes).shuffled(using: &generator).prefix(Int((plan.kill * Double(plan.nodes)).rounded())))
-        processes.kill(victims)
-        let dead = Set(victims.map { processes.addresses[$0] })
-        let survivor = processes.addresses.indices.first { !victims.contains($0) }
-        guard let survivor else {
-            return Result(plan: plan, killed: victims.count, restorable: 0, chunksRestorable: 0,
-                          predicted: Self.binomialAtLeast(plan.dataShards, of: plan.dataShards + plan.parityShards, p: 0),
-                          backupSeconds: backupSeconds, restoreSeconds: 0, repairSeconds: 0, bytesFetched: 0, fragmentsRebuilt: 0)
+        // Which nodes hold each distinct chunk's fragments, by node index.
+        var seen = Set<String>()
+        let nodeIndex = Dictionary(uniqueKeysWithValues: processes.addresses.enumerated().map { ($1, $0) })
+        let holders = backup.manifest.entries.flatMap { $0.chunks ?? [] }.filter { seen.insert($0.hash).inserted }
+            .map { chunk in chunk.object.fragments.compactMap { nodeIndex[$0.node] } }
+        let nodeIDs = try processes.nodeIDs()
+
+        var draws: [Draw] = []
+        for number in 0..<plan.draws {
+            let victims = plan.victims()
+            processes.kill(victims)
+            if plan.loss > 0 { try LossyNetwork.setLoss(plan.loss) }
+            let last = number == plan.draws - 1
+            let draw = try await measure(plan, victims: victims, processes: processes, nodeIDs: nodeIDs, holders: holders,
+                                         keys: keys, originals: originals, target: root + "/restored-\(number)", repairing: last)
+            if plan.loss > 0 { try LossyNetwork.setLoss(0) }
+            draws.append(draw)
+            try? FileManager.default.removeItem(atPath: root + "/restored-\(number)")
+            if !last { try processes.restart(victims) }
         }
 
-        var seen = Set<String>()
-        let chunks = backup.manifest.entries.flatMap { $0.chunks ?? [] }.filter { seen.insert($0.hash).inserted }
-        let restorableChunks = chunks.filter { chunk in
-            chunk.object.fragments.filter { !dead.contains($0.node) }.count >= chunk.object.dataShards
-        }.count
-        let surviving = 1 - Double(victims.count) / Double(plan.nodes)
+        func mean(_ value: (Draw) -> Double) -> Double { draws.map(value).reduce(0, +) / Double(draws.count) }
+        let lookupTimes = draws.flatMap(\.lookupTimes).sorted()
+        return Result(plan: plan, killed: mean { Double($0.killed) }, restorable: mean(\.restorable),
+                      chunksRestorable: mean(\.chunksRestorable),
+                      predicted: Self.binomialAtLeast(plan.dataShards, of: plan.fragmentsPerChunk, p: 1 - plan.kill),
+                      predictedSD: Self.simulatedSpread(plan, holders: holders),
+                      backupSeconds: backupSeconds, restoreSeconds: median(draws.map(\.restoreSeconds)),
+                      repairSeconds: draws.last?.repairSeconds ?? 0,
+                      bytesFetched: Int(median(draws.map { Double($0.bytesFetched) })),
+                      fragmentsRebuilt: draws.last?.rebuilt ?? 0,
+                      lookupSuccesses: draws.map(\.lookupSuccesses).reduce(0, +), lookups: lookupTimes.count,
+                      lookupMedian: median(lookupTimes), lookupP95: percentile(lookupTimes, 0.95))
+    }
 
-        let reader = try await FragmentNetwork.join(bootstrap: [try DHTNode.address(processes.addresses[survivor])],
-                                                    identity: keys.wireIdentity, discovering: false)
-        let target = root + "/restored"
+    /// One draw with `victims` dead: DHT lookups, a full restore checked
+    /// against the originals, and, for the last draw, a repair.
+    private func measure(_ plan: Plan, victims: [Int], processes: NodeProcesses, nodeIDs: [NodeID], holders: [[Int]],
+                         keys: UserKeys, originals: [String: ContentHash], target: String, repairing: Bool) async throws -> Draw {
+        var draw = Draw(killed: victims.count)
+        let dead = Set(victims)
+        draw.chunksRestorable = Double(holders.filter { $0.filter { !dead.contains($0) }.count >= plan.dataShards }.count)
+            / Double(max(1, holders.count))
+        let alive = processes.addresses.indices.filter { !dead.contains($0) }
+        // No node left: nothing to ask, nothing restorable.
+        guard let survivor = alive.first,
+              let reader = try? await FragmentNetwork.join(bootstrap: [try DHTNode.address(processes.addresses[survivor])],
+                                                           identity: keys.wireIdentity, discovering: false)
+        else { return draw }
+
+        // Lookups of random targets, four at a time: a success finds the live node closest to the target.
+        for _ in stride(from: 0, to: plan.lookups, by: 4) {
+            let outcomes = await withTaskGroup(of: (Bool, Double).self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        let goal = NodeID.random()
+                        let closest = alive.map { nodeIDs[$0] }.min { $0.distance(to: goal) < $1.distance(to: goal) }
+                        let start = monotonicSeconds()
+                        let found = await reader.dht.lookup(goal)
+                        return (found.contains { $0.id == closest }, monotonicSeconds() - start)
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            draw.lookupSuccesses += outcomes.filter(\.0).count
+            draw.lookupTimes += outcomes.map(\.1)
+        }
+
         let restoreStart = monotonicSeconds()
         let restored = try? await Restore(keys: keys, network: reader, options: Restore.Options(target: target)).run { _ in }
-        let restoreSeconds = monotonicSeconds() - restoreStart
-        let bytesFetched = await reader.bytesFetched
+        draw.restoreSeconds = monotonicSeconds() - restoreStart
+        draw.bytesFetched = await reader.bytesFetched
         var intact = 0
         for (path, hash) in originals {
             if let bytes = FileManager.default.contents(atPath: target + path), ContentHash(of: Array(bytes)) == hash { intact += 1 }
         }
-        let repairStart = monotonicSeconds()
-        let repair = restored == nil ? nil : try? await Maintenance(keys: keys, network: reader).repair()
-        let repairSeconds = monotonicSeconds() - repairStart
+        draw.restorable = Double(intact) / Double(max(1, originals.count))
+        if repairing, restored != nil {
+            let repairStart = monotonicSeconds()
+            let repair = try? await Maintenance(keys: keys, network: reader).repair()
+            draw.repairSeconds = monotonicSeconds() - repairStart
+            draw.rebuilt = repair?.rebuilt ?? 0
+        }
         await reader.close()
-
-        return Result(plan: plan, killed: victims.count, restorable: Double(intact) / Double(max(1, plan.files)),
-                      chunksRestorable: Double(restorableChunks) / Double(max(1, chunks.count)),
-                      predicted: Self.binomialAtLeast(plan.dataShards, of: plan.dataShards + plan.parityShards, p: surviving),
-                      backupSeconds: backupSeconds, restoreSeconds: restoreSeconds, repairSeconds: repairSeconds,
-                      bytesFetched: bytesFetched, fragmentsRebuilt: repair?.rebuilt ?? 0)
+        return draw
     }
+
+    /// The standard deviation of one draw's restorable-chunk fraction, from
+    /// 2,000 simulated failure plans over the real placement `holders`.
+    static func simulatedSpread(_ plan: Plan, holders: [[Int]]) -> Double {
+        guard !holders.isEmpty else { return 0 }
+        let fractions = (0..<2000).map { _ -> Double in
+            let dead = Set(plan.victims())
+            return Double(holders.filter { $0.filter { !dead.contains($0) }.count >= plan.dataShards }.count) / Double(holders.count)
+        }
+        let average = fractions.reduce(0, +) / Double(fractions.count)
+        return (fractions.map { ($0 - average) * ($0 - average) }.reduce(0, +) / Double(fractions.count - 1)).squareRoot()
+    }
+}
+
+private func median(_ values: [Double]) -> Double { percentile(values.sorted(), 0.5) }
+
+/// The `fraction` quantile of `sorted` (nearest rank); 0 when empty.
+private func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    let rank = Int((fraction * Double(sorted.count)).rounded(.up))
+    return sorted[min(sorted.count, max(1, rank)) - 1]
 }
 
 /// Child `flud node` processes on consecutive ports of 127.0.0.1, killed by
 /// PID; every one this created is gone when `stopAll` returns.
 final class NodeProcesses: @unchecked Sendable {
-    private(set) var processes: [Process] = []
+    private var processes: [Process]
     let addresses: [String]
+    private let executable: String
+    private let directory: String
     /// Every child of this process, for the interrupt handler.
     nonisolated(unsafe) static var everyChild: [pid_t] = []
     private static let lock = NSLock()
 
-    private init(processes: [Process], addresses: [String]) {
+    private init(processes: [Process], addresses: [String], executable: String, directory: String) {
         self.processes = processes
         self.addresses = addresses
+        self.executable = executable
+        self.directory = directory
     }
 
     static func start(count: Int, executable: String, directory: String) throws -> NodeProcesses {
         for _ in 0..<20 {
             let base = Int.random(in: 21_000...(60_000 - count))
             let addresses = (0..<count).map { "127.0.0.1:\(base + $0)" }
-            var started: [Process] = []
-            var outputs: [Pipe] = []
+            let nodes = NodeProcesses(processes: [], addresses: addresses, executable: executable, directory: directory)
             do {
-                for index in 0..<count {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: executable)
-                    process.arguments = ["node", "--data", "\(directory)/node-\(index)", "--port", "\(base + index)",
-                                         "--log-level", "error"] + (index == 0 ? [] : ["--bootstrap", addresses[0]])
-                    let output = Pipe()
-                    process.standardOutput = output
-                    process.standardError = FileHandle.nullDevice
-                    try process.run()
-                    lock.withLock { everyChild.append(process.processIdentifier) }
-                    started.append(process)
-                    outputs.append(output)
-                    // Node 0 first: the others join through it.
-                    if index == 0, !waitForListening(output) { throw CocoaError(.fileReadUnknown) }
+                // Node 0 first: the others join through it.
+                let first = try nodes.launch(0, bootstrap: nil)
+                nodes.processes.append(first.process)
+                guard waitForListening(first.output) else { throw CocoaError(.fileReadUnknown) }
+                var outputs: [Pipe] = []
+                for index in 1..<count {
+                    let launched = try nodes.launch(index, bootstrap: addresses[0])
+                    nodes.processes.append(launched.process)
+                    outputs.append(launched.output)
                 }
-                guard outputs.dropFirst().allSatisfy(waitForListening) else { throw CocoaError(.fileReadUnknown) }
-                return NodeProcesses(processes: started, addresses: addresses)
+                guard outputs.allSatisfy(waitForListening) else { throw CocoaError(.fileReadUnknown) }
+                return nodes
             } catch {
                 // A port was taken (or a node failed to start): clean up, try other ports.
-                for process in started { Glibc.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+                nodes.stopAll()
                 try? FileManager.default.removeItem(atPath: directory)
             }
         }
         throw Failure(kind: .runtime, description: "could not start \(count) flud node processes on free ports")
+    }
+
+    /// Starts node `index` again on its port and data (after a kill), joining through a live node.
+    func restart(_ indices: [Int]) throws {
+        let alive = processes.indices.filter { processes[$0].isRunning }
+        var outputs: [Pipe] = []
+        for index in indices {
+            let launched = try launch(index, bootstrap: alive.first.map { addresses[$0] })
+            processes[index] = launched.process
+            outputs.append(launched.output)
+        }
+        guard outputs.allSatisfy(Self.waitForListening) else {
+            throw Failure(kind: .runtime, description: "a restarted flud node did not come back")
+        }
+    }
+
+    /// Each node's DHT ID, from the identity it keeps in its data directory.
+    func nodeIDs() throws -> [NodeID] {
+        try addresses.indices.map { index in
+            StorageNode.nodeID(for: try PeerIdentity.loadOrCreate(at: "\(directory)/node-\(index)/identity.key").publicKey)
+        }
+    }
+
+    private func launch(_ index: Int, bootstrap: String?) throws -> (process: Process, output: Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["node", "--data", "\(directory)/node-\(index)", "--port", String(addresses[index].split(separator: ":")[1]),
+                             "--log-level", "error"] + (bootstrap.map { ["--bootstrap", $0] } ?? [])
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Self.lock.withLock { Self.everyChild.append(process.processIdentifier) }
+        return (process, output)
     }
 
     private static func waitForListening(_ pipe: Pipe) -> Bool {

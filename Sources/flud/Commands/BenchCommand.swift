@@ -138,9 +138,9 @@ extension String {
 
     /// A number with two decimals.
     init(format2 value: Double) {
-        let hundredths = Int((value * 100).rounded())
+        let hundredths = Int((abs(value) * 100).rounded())
         let fraction = String(hundredths % 100)
-        self = "\(hundredths / 100)." + (fraction.count == 1 ? "0" + fraction : fraction)
+        self = (value < 0 && hundredths > 0 ? "-" : "") + "\(hundredths / 100)." + (fraction.count == 1 ? "0" + fraction : fraction)
     }
 }
 
@@ -379,17 +379,31 @@ struct PipelineBenchCommand: AsyncParsableCommand {
 struct RecoveryBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recovery",
-        abstract: "Profile recovery under node failures: what survives, how fast it is restored and repaired.",
+        abstract: "Profile recovery under node failures and packet loss: what survives, how fast it comes back.",
         discussion: """
             Starts --nodes real `flud node` processes on 127.0.0.1, backs up --files \
-            generated files of --file-size bytes with code k + m, SIGKILLs a fraction \
-            --kill of the nodes at once, then restores everything and repairs the \
-            snapshot. Reports the fraction of files restored byte-exact (restorable), \
-            of chunks with at least k surviving fragments (chunks_restorable), the \
-            binomial prediction P(X >= k), X ~ Bin(k + m, surviving fraction), and \
-            restore and repair times. --sweep runs kill fractions 0 to 0.7 in steps of \
-            0.1 for the codes 4+2, 10+4 and 20+20 (it needs --nodes >= 40). All \
-            processes and data it created are removed at the end, or on SIGINT.
+            generated files of --file-size bytes with code k + m, then applies a \
+            failure plan --draws times: nodes SIGKILLed (each with probability --kill, \
+            or exactly round(kill × nodes) with --kill-model exact) and, with --loss, \
+            that fraction of packets dropped. Each draw measures DHT lookups (success: \
+            the live node closest to a random target is found) and a full restore; \
+            the last one also repairs. Killed nodes come back between draws.
+
+            Reports the fraction of files restored byte-exact (restorable), of chunks \
+            with at least k surviving fragments (chunks_restorable), the binomial \
+            prediction P(X >= k), X ~ Bin(k + m, 1 - kill), the spread of one draw \
+            under the model (predicted_sd, simulated over the real placement), how \
+            many standard errors the measured mean lies from the prediction \
+            (deviation; matches_prediction when within 3), restore and repair times \
+            and lookup success and latency.
+
+            --loss runs the benchmark inside a network namespace of its own (root \
+            only), where an nftables rule drops each packet arriving on loopback with \
+            that probability; this kernel has no netem, so packets are not delayed. \
+            --sweep runs kill fractions 0 to 0.7 in steps of 0.1 for the codes 4+2, \
+            10+4 and 20+20 (it needs --nodes >= 40), then, as root, packet loss 0.1, \
+            0.2 and 0.3 with no node killed. All processes, data and namespaces it \
+            created are gone at the end, or on SIGINT.
             """
     )
 
@@ -405,10 +419,21 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Fraction of the nodes to SIGKILL, 0 to 1.", valueName: "fraction"))
     var kill: Double = 0.3
 
-    @Option(help: ArgumentHelp("Packet loss on the links, 0 to 1 (needs network namespaces; not built yet).", valueName: "fraction"))
+    @Option(help: ArgumentHelp("independent: each node dies with probability --kill (the binomial model); exact: round(kill × nodes) die.",
+                               valueName: "model"))
+    var killModel: String = RecoveryBenchmark.KillModel.independent.rawValue
+
+    @Option(help: ArgumentHelp("Fraction of packets dropped while the failures last, 0 to 1 (root: uses a network namespace).",
+                               valueName: "fraction"))
     var loss: Double = 0
 
-    @Flag(help: "Kill fractions 0 to 0.7 for the codes 4+2, 10+4 and 20+20.")
+    @Option(help: "Failure plans drawn on each backup; more draws test the prediction more sharply.")
+    var draws: Int = 1
+
+    @Option(help: "DHT lookups measured per draw.")
+    var lookups: Int = 20
+
+    @Flag(help: "Kill fractions 0 to 0.7 for the codes 4+2, 10+4 and 20+20, then packet loss 0.1 to 0.3.")
     var sweep = false
 
     @Option(help: "Files in the generated dataset.")
@@ -431,8 +456,8 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
     func checkArguments() throws {
         guard (0...1).contains(kill) else { throw Failure.usage("--kill must be between 0 and 1 (got \(kill))") }
         guard (0...1).contains(loss) else { throw Failure.usage("--loss must be between 0 and 1 (got \(loss))") }
-        guard loss == 0 else {
-            throw Failure.usage("--loss needs per-node network namespaces with tc netem, which flud bench recovery does not build yet")
+        guard RecoveryBenchmark.KillModel(rawValue: killModel) != nil else {
+            throw Failure.usage("--kill-model must be independent or exact (got \(killModel))")
         }
         guard k >= 1, m >= 1, k + m <= 255 else { throw Failure.usage("k and m must be at least 1 and k + m at most 255") }
         guard (2...200).contains(nodes) else { throw Failure.usage("--nodes must be 2 to 200") }
@@ -443,11 +468,27 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
         guard (1...10_000).contains(files), (1...(64 << 20)).contains(fileSize) else {
             throw Failure.usage("--files must be 1 to 10000 and --file-size 1 byte to 64 MiB")
         }
+        guard (1...1000).contains(draws), (0...10_000).contains(lookups) else {
+            throw Failure.usage("--draws must be 1 to 1000 and --lookups 0 to 10000")
+        }
+        if loss > 0, let reason = LossyNetwork.unavailableReason() { throw Failure.usage("--loss: \(reason)") }
     }
 
     func run() async throws {
         try await reportingFailures {
             try checkArguments()
+            let executable = CommandLine.arguments[0].hasPrefix("/")
+                ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+            let lossPossible = LossyNetwork.unavailableReason() == nil
+            if (loss > 0 || (sweep && lossPossible)) && !LossyNetwork.isInside {
+                let status = try LossyNetwork.rerunInside(executable: executable)
+                if status != 0 { throw ExitCode(status) }
+                return
+            }
+            if LossyNetwork.isInside { try LossyNetwork.prepare() }
+            if sweep && !lossPossible, let reason = LossyNetwork.unavailableReason() {
+                writeStandardError("flud: warning: the sweep leaves out packet loss: \(reason)\n")
+            }
             tuneAllocatorForFragmentTraffic()
             let directory = (data as NSString).appendingPathComponent("flud-bench-recovery-\(getpid())")
             let interrupts = [SIGINT, SIGTERM].map { (signal: Int32) -> any DispatchSourceSignal in
@@ -466,27 +507,19 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
                 interrupts.forEach { $0.cancel() }
                 try? FileManager.default.removeItem(atPath: directory)
             }
-            let codes = sweep ? [(4, 2), (10, 4), (20, 20)] : [(k, m)]
-            let kills = sweep ? (0...7).map { Double($0) / 10 } : [kill]
-            let benchmark = RecoveryBenchmark(executable: CommandLine.arguments[0].hasPrefix("/")
-                                                ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0],
-                                              directory: directory)
-            if !json { printNow("nodes  code   kill  killed  restorable  chunks  predicted  backup s  restore s  repair s  fetched    rebuilt") }
+            let benchmark = RecoveryBenchmark(executable: executable, directory: directory)
+            if !json {
+                printNow("nodes  code   kill  loss  killed  restorable  chunks  predicted  dev    restore s  repair s  fetched    lookups  lookup ms")
+            }
             var results: [RecoveryBenchmark.Result] = []
-            var runIndex = 0
-            for (k, m) in codes {
-                for kill in kills {
-                    let plan = RecoveryBenchmark.Plan(nodes: nodes, dataShards: k, parityShards: m, kill: kill,
-                                                      files: files, fileSize: fileSize)
-                    let result = try await benchmark.run(plan, runIndex: runIndex)
-                    runIndex += 1
-                    results.append(result)
-                    report(result)
-                }
+            for (index, plan) in plans().enumerated() {
+                let result = try await benchmark.run(plan, runIndex: index)
+                results.append(result)
+                report(result)
             }
             if let plot {
                 do {
-                    try RecoveryPlot.svg(results).write(toFile: plot, atomically: true, encoding: .utf8)
+                    try RecoveryPlot.svg(results.filter { $0.plan.loss == loss }).write(toFile: plot, atomically: true, encoding: .utf8)
                 } catch {
                     throw Failure(kind: .runtime, description: "cannot write \(plot) (\(error.localizedDescription))")
                 }
@@ -494,23 +527,48 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
         }
     }
 
+    /// The runs to make: one, or the sweep's kill fractions and packet losses.
+    private func plans() -> [RecoveryBenchmark.Plan] {
+        let model = RecoveryBenchmark.KillModel(rawValue: killModel)!
+        func plan(_ k: Int, _ m: Int, kill: Double, loss: Double) -> RecoveryBenchmark.Plan {
+            RecoveryBenchmark.Plan(nodes: nodes, dataShards: k, parityShards: m, kill: kill, killModel: model, loss: loss,
+                                   draws: draws, lookups: lookups, files: files, fileSize: fileSize)
+        }
+        guard sweep else { return [plan(k, m, kill: kill, loss: loss)] }
+        let codes = [(4, 2), (10, 4), (20, 20)]
+        let losses = LossyNetwork.isInside ? [0.1, 0.2, 0.3].filter { $0 != loss } : []
+        return codes.flatMap { code in (0...7).map { plan(code.0, code.1, kill: Double($0) / 10, loss: loss) } }
+            + losses.flatMap { lossy in codes.map { plan($0.0, $0.1, kill: 0, loss: lossy) } }
+    }
+
     private func report(_ result: RecoveryBenchmark.Result) {
         let plan = result.plan
         func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+        let lookupSuccess = result.lookups == 0 ? 0 : Double(result.lookupSuccesses) / Double(result.lookups)
         if json {
             printNow(JSONLine().field("nodes", plan.nodes).field("k", plan.dataShards).field("m", plan.parityShards)
-                .field("kill", plan.kill).field("killed", result.killed).field("loss", 0.0)
+                .field("kill", plan.kill).field("kill_model", plan.killModel.rawValue).field("loss", plan.loss)
+                .field("draws", plan.draws).field("killed", rounded(result.killed))
                 .field("restorable", rounded(result.restorable)).field("chunks_restorable", rounded(result.chunksRestorable))
-                .field("predicted", rounded(result.predicted)).field("backup_s", rounded(result.backupSeconds))
+                .field("predicted", rounded(result.predicted)).field("predicted_sd", rounded(result.predictedSD))
+                .field("deviation", result.deviation.isFinite ? rounded(result.deviation) : 999)
+                .field("matches_prediction", result.matchesPrediction)
+                .field("backup_s", rounded(result.backupSeconds))
                 .field("restore_s", rounded(result.restoreSeconds)).field("repair_s", rounded(result.repairSeconds))
-                .field("bytes_fetched", result.bytesFetched).field("fragments_rebuilt", result.fragmentsRebuilt).text)
+                .field("bytes_fetched", result.bytesFetched).field("fragments_rebuilt", result.fragmentsRebuilt)
+                .field("dht_lookups", result.lookups).field("dht_success", rounded(lookupSuccess))
+                .field("dht_lookup_ms", rounded(result.lookupMedian * 1000))
+                .field("dht_lookup_p95_ms", rounded(result.lookupP95 * 1000)).text)
         } else {
             printNow(String(plan.nodes).padded(7) + "\(plan.dataShards)+\(plan.parityShards)".padded(7)
-                  + String(format2: plan.kill).padded(6) + String(result.killed).padded(8)
+                  + String(format2: plan.kill).padded(6) + String(format2: plan.loss).padded(6)
+                  + String(format2: result.killed).padded(8)
                   + String(format2: result.restorable).padded(12) + String(format2: result.chunksRestorable).padded(8)
-                  + String(format2: result.predicted).padded(11) + String(format2: result.backupSeconds).padded(10)
+                  + String(format2: result.predicted).padded(11)
+                  + (result.deviation.isFinite ? String(format2: result.deviation) : "inf").padded(7)
                   + String(format2: result.restoreSeconds).padded(11) + String(format2: result.repairSeconds).padded(10)
-                  + formatBytes(result.bytesFetched).padded(11) + String(result.fragmentsRebuilt))
+                  + formatBytes(result.bytesFetched).padded(11)
+                  + "\(result.lookupSuccesses)/\(result.lookups)".padded(9) + String(format2: result.lookupMedian * 1000))
         }
     }
 }
