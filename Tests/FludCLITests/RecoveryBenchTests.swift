@@ -54,6 +54,18 @@ struct RecoveryBenchTests {
         #expect(processes(withArgumentContaining: scratch.file("flud-bench-recovery-")).isEmpty)
     }
 
+    /// Correlated failures: 6 nodes in 2 racks, so the dead are 0, 3 or 6 nodes, never another count.
+    @Test func racksDieWhole() throws {
+        let scratch = try Scratch()
+        let run = try Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0.5", "--kill-model", "rack",
+                                "--racks", "2", "--files", "2", "--file-size", "50000", "--lookups", "0", "--json",
+                                "--data", scratch.file("")])
+        #expect(run.status == 0, "\(run.stderr)")
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(line["racks"] as? Int == 2)
+        #expect([0.0, 3.0, 6.0].contains(try #require(line["killed"] as? Double)))
+    }
+
     /// Packet loss runs inside a network namespace of the benchmark's own, which only root can make.
     @Test func packetLossRunsInItsOwnNamespace() throws {
         let scratch = try Scratch()
@@ -86,7 +98,7 @@ struct RecoveryBenchTests {
         #expect(loss.stderr.contains("--loss must be between 0 and 1"))
         let model = try Flud.run(["bench", "recovery", "--kill-model", "some"])
         #expect(model.status == 64)
-        #expect(model.stderr.contains("independent or exact"))
+        #expect(model.stderr.contains("independent, exact or rack"))
         #expect(try Flud.run(["bench", "recovery", "--draws", "0"]).status == 64)
         #expect(try Flud.run(["bench", "recovery", "--sweep", "--nodes", "12"]).status == 64)
     }

@@ -19,6 +19,9 @@ struct RecoveryBenchmark {
         case independent
         /// Exactly round(F × N) nodes, chosen at random.
         case exact
+        /// Correlated failures: the nodes are split into racks (node i in rack
+        /// i mod racks), and each rack dies whole with probability F.
+        case rack
     }
 
     struct Plan: Sendable {
@@ -27,6 +30,8 @@ struct RecoveryBenchmark {
         var parityShards: Int
         var kill: Double
         var killModel: KillModel = .independent
+        /// Racks the nodes are split into, for `KillModel.rack`.
+        var racks: Int = 4
         /// Fraction of packets dropped on loopback while the plan is applied.
         var loss: Double = 0
         /// Failure plans drawn on the same backup; the killed nodes come back between draws.
@@ -44,6 +49,9 @@ struct RecoveryBenchmark {
                 return (0..<nodes).filter { _ in Double.random(in: 0..<1) < kill }
             case .exact:
                 return Array((0..<nodes).shuffled().prefix(Int((kill * Double(nodes)).rounded())))
+            case .rack:
+                let dead = Set((0..<racks).filter { _ in Double.random(in: 0..<1) < kill })
+                return (0..<nodes).filter { dead.contains($0 % racks) }
             }
         }
     }
@@ -197,10 +205,16 @@ struct RecoveryBenchmark {
             / Double(max(1, holders.count))
         let alive = processes.addresses.indices.filter { !dead.contains($0) }
         // No node left: nothing to ask, nothing restorable.
-        guard let survivor = alive.first,
-              let reader = try? await FragmentNetwork.join(bootstrap: [try DHTNode.address(processes.addresses[survivor])],
-                                                           identity: keys.wireIdentity, discovering: false)
-        else { return draw }
+        guard !alive.isEmpty else { return draw }
+        let reader: FragmentNetwork
+        do {
+            // Through three live nodes, as a user would list several, since packets get lost.
+            reader = try await FragmentNetwork.join(bootstrap: try alive.prefix(3).map { try DHTNode.address(processes.addresses[$0]) },
+                                                    identity: keys.wireIdentity, discovering: false)
+        } catch {
+            writeStandardError("flud: warning: could not join the network through a live node (\(error)); this draw restores nothing\n")
+            return draw
+        }
 
         // Lookups of random targets, four at a time: a success finds the live node closest to the target.
         for _ in stride(from: 0, to: plan.lookups, by: 4) {

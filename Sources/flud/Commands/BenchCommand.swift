@@ -383,9 +383,11 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
         discussion: """
             Starts --nodes real `flud node` processes on 127.0.0.1, backs up --files \
             generated files of --file-size bytes with code k + m, then applies a \
-            failure plan --draws times: nodes SIGKILLed (each with probability --kill, \
-            or exactly round(kill × nodes) with --kill-model exact) and, with --loss, \
-            that fraction of packets dropped. Each draw measures DHT lookups (success: \
+            failure plan --draws times: nodes SIGKILLed (each with probability --kill; \
+            exactly round(kill × nodes) with --kill-model exact; with --kill-model \
+            rack, correlated failures: node i sits in rack i mod --racks and each rack \
+            dies whole with probability --kill) and, with --loss, that fraction of \
+            packets dropped. Each draw measures DHT lookups (success: \
             the live node closest to a random target is found) and a full restore; \
             the last one also repairs. Killed nodes come back between draws.
 
@@ -419,9 +421,12 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Fraction of the nodes to SIGKILL, 0 to 1.", valueName: "fraction"))
     var kill: Double = 0.3
 
-    @Option(help: ArgumentHelp("independent: each node dies with probability --kill (the binomial model); exact: round(kill × nodes) die.",
+    @Option(help: ArgumentHelp("independent: each node dies with probability --kill (the binomial model); exact: round(kill × nodes) die; rack: whole racks die.",
                                valueName: "model"))
     var killModel: String = RecoveryBenchmark.KillModel.independent.rawValue
+
+    @Option(help: "Racks the nodes are split into, for --kill-model rack.")
+    var racks: Int = 4
 
     @Option(help: ArgumentHelp("Fraction of packets dropped while the failures last, 0 to 1 (root: uses a network namespace).",
                                valueName: "fraction"))
@@ -457,8 +462,9 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
         guard (0...1).contains(kill) else { throw Failure.usage("--kill must be between 0 and 1 (got \(kill))") }
         guard (0...1).contains(loss) else { throw Failure.usage("--loss must be between 0 and 1 (got \(loss))") }
         guard RecoveryBenchmark.KillModel(rawValue: killModel) != nil else {
-            throw Failure.usage("--kill-model must be independent or exact (got \(killModel))")
+            throw Failure.usage("--kill-model must be independent, exact or rack (got \(killModel))")
         }
+        guard (1...nodes).contains(racks) else { throw Failure.usage("--racks must be 1 to --nodes (got \(racks))") }
         guard k >= 1, m >= 1, k + m <= 255 else { throw Failure.usage("k and m must be at least 1 and k + m at most 255") }
         guard (2...200).contains(nodes) else { throw Failure.usage("--nodes must be 2 to 200") }
         let widest = sweep ? 40 : k + m
@@ -531,8 +537,8 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
     private func plans() -> [RecoveryBenchmark.Plan] {
         let model = RecoveryBenchmark.KillModel(rawValue: killModel)!
         func plan(_ k: Int, _ m: Int, kill: Double, loss: Double) -> RecoveryBenchmark.Plan {
-            RecoveryBenchmark.Plan(nodes: nodes, dataShards: k, parityShards: m, kill: kill, killModel: model, loss: loss,
-                                   draws: draws, lookups: lookups, files: files, fileSize: fileSize)
+            RecoveryBenchmark.Plan(nodes: nodes, dataShards: k, parityShards: m, kill: kill, killModel: model, racks: racks,
+                                   loss: loss, draws: draws, lookups: lookups, files: files, fileSize: fileSize)
         }
         guard sweep else { return [plan(k, m, kill: kill, loss: loss)] }
         let codes = [(4, 2), (10, 4), (20, 20)]
@@ -547,7 +553,8 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
         let lookupSuccess = result.lookups == 0 ? 0 : Double(result.lookupSuccesses) / Double(result.lookups)
         if json {
             printNow(JSONLine().field("nodes", plan.nodes).field("k", plan.dataShards).field("m", plan.parityShards)
-                .field("kill", plan.kill).field("kill_model", plan.killModel.rawValue).field("loss", plan.loss)
+                .field("kill", plan.kill).field("kill_model", plan.killModel.rawValue)
+                .field("racks", plan.killModel == .rack ? plan.racks : 0).field("loss", plan.loss)
                 .field("draws", plan.draws).field("killed", rounded(result.killed))
                 .field("restorable", rounded(result.restorable)).field("chunks_restorable", rounded(result.chunksRestorable))
                 .field("predicted", rounded(result.predicted)).field("predicted_sd", rounded(result.predictedSD))
