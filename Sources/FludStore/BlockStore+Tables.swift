@@ -19,6 +19,16 @@ public struct StoreTable: Sendable {
         }
     }
 
+    /// Stores each value under its key in one transaction; returns after the commit.
+    public func set(_ entries: [(key: [UInt8], value: [UInt8])]) async throws {
+        for entry in entries { try checkKey(entry.key) }
+        try await store.writer.perform(bytes: entries.reduce(0) { $0 + $1.key.count + $1.value.count }) { transaction in
+            for (key, value) in entries {
+                try key.withUnsafeBytes { key in try value.withUnsafeBytes { try transaction.put(key, $0, in: database) } }
+            }
+        }
+    }
+
     /// Removes `key`; returns whether it was there.
     @discardableResult
     public func remove(_ key: [UInt8]) async throws -> Bool {

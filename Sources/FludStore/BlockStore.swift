@@ -128,6 +128,24 @@ public final class BlockStore: Sendable {
         try await writer.perform { transaction in try self.applyDeleteClaim(key: key, owner: owner, in: transaction) }
     }
 
+    /// Extends `owner`'s claim on `key` to at least `leaseExpiry` (Unix
+    /// seconds; a lease is never shortened). Returns the lease now in force,
+    /// or nil if the owner has no claim.
+    public func renewClaim(key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) async throws -> UInt64? {
+        try await writer.perform { transaction in
+            let claimKey = FludStore.claimKey(key, owner)
+            guard let claim = try claimKey.withUnsafeBytes({ try transaction.get($0, in: self.claims) }).flatMap(ClaimRecord.init) else {
+                return nil
+            }
+            guard leaseExpiry > claim.leaseExpiry else { return claim.leaseExpiry }
+            try leaseKey(claim.leaseExpiry, key, owner).withUnsafeBytes { _ = try transaction.delete($0, in: self.leases) }
+            try self.putRecord(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: claim.storedAt).encoded, at: claimKey,
+                               in: self.claims, transaction)
+            try self.putRecord([], at: leaseKey(leaseExpiry, key, owner), in: self.leases, transaction)
+            return leaseExpiry
+        }
+    }
+
     /// Sets the most bytes `owner` may claim (0: no limit).
     public func setQuota(_ bytes: Int, for owner: OwnerID) async throws {
         try await writer.perform { transaction in

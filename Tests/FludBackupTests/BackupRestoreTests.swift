@@ -280,4 +280,42 @@ struct BackupRestoreTests {
         await client.close()
         await network.stop()
     }
+
+    /// Leases: a fresh backup's fragments are not renewed again at once; a
+    /// month later, verify renews every fragment of the kept snapshots, and the
+    /// nodes hold our claims for another 90 days from then.
+    @Test func leasesOfLiveFragmentsAreRenewedOnceDue() async throws {
+        let network = try await LocalNetwork(nodes: 6)
+        let scratch = try TemporaryDirectory(prefix: "flud-leases")
+        let source = scratch.path + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try Data(deterministicBytes(300_000, seed: 3)).write(to: URL(fileURLWithPath: source + "/file"))
+        let home = scratch.path + "/home"
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+        let client = try await network.join(keys)
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 64 << 10)
+        let first = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        let second = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(second.progress.chunksUploaded == 0)
+        #expect(second.leasesRenewed == 0, "stored today: not due")
+        let report = try await Maintenance(keys: keys, network: client).verify(sample: 0, renewingLeasesIn: home)
+        #expect(report.leasesRenewed == 0 && report.leasesFailed == 0)
+
+        let chunks = Maintenance.uniqueChunks(of: first.manifest)
+        let later = UInt64(Date().timeIntervalSince1970) + Leases.renewAfter + 60
+        let index = try LocalIndex(home: home)
+        let renewal = try await Leases(network: client, index: index).renewDue(chunks, now: later)
+        #expect(renewal.renewed == chunks.count * 4 && renewal.failed == 0)
+        // Due no more: renewed "today" as far as the index knows.
+        #expect(try await Leases(network: client, index: index).renewDue(chunks, now: later).renewed == 0)
+        index.close()
+        for location in chunks.flatMap(\.object.fragments) {
+            let node = network.nodes.compactMap { $0 }.first { "127.0.0.1:\($0.port)" == location.node }!
+            let claim = try node.store.claims(on: ContentHash(hex: location.key)!).first { $0.owner.bytes == keys.wireIdentity.publicKey.bytes }
+            #expect(claim?.leaseExpiry == later + Leases.term)
+        }
+        await client.close()
+        await network.stop()
+    }
 }

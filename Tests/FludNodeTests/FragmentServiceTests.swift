@@ -62,7 +62,22 @@ struct FragmentServiceTests {
                       throws: { refusal($0) == .notFound })
         await #expect(performing: { try await client.delete(key) }, throws: { refusal($0) == .notFound })
         await #expect(performing: { _ = try await client.stat(key) }, throws: { refusal($0) == .notFound })
+        await #expect(performing: { _ = try await client.renew(key, until: 1) }, throws: { refusal($0) == .notFound })
         await client.close()
+        await harness.stop()
+    }
+
+    @Test func renewExtendsTheCallersLeaseWithoutTheBytes() async throws {
+        let harness = try await NodeHarness.start()
+        let owner = try await harness.client(), stranger = try await harness.client()
+        let (key, bytes) = fragment(8192, seed: 12)
+        #expect(try await owner.store(bytes, leaseExpiry: 2_000_000_000) == .stored)
+        #expect(try await owner.renew(key, until: 2_100_000_000) == 2_100_000_000)
+        #expect(try await owner.stat(key).leaseExpiry == 2_100_000_000)
+        #expect(try await owner.renew(key, until: 2_050_000_000) == 2_100_000_000, "never shortened")
+        await #expect(performing: { _ = try await stranger.renew(key, until: 2_200_000_000) }, throws: { refusal($0) == .notFound })
+        await owner.close()
+        await stranger.close()
         await harness.stop()
     }
 

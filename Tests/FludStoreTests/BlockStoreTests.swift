@@ -105,6 +105,26 @@ struct BlockStoreTests {
         #expect(try store.scrub().isClean)
     }
 
+    @Test func renewingExtendsOnlyTheOwnersClaimAndNeverShortensIt() async throws {
+        let scratch = try ScratchStore()
+        let store = scratch.store!
+        let bytes = deterministicBytes(5000, seed: 21)
+        let key = ContentHash(of: bytes)
+        _ = try await store.put(bytes, key: key, owner: alice, leaseExpiry: 1000)
+        _ = try await store.put(bytes, key: key, owner: bob, leaseExpiry: 1000)
+        #expect(try await store.renewClaim(key: key, owner: alice, leaseExpiry: 5000) == 5000)
+        #expect(try await store.renewClaim(key: key, owner: alice, leaseExpiry: 3000) == 5000, "a lease is never shortened")
+        #expect(try await store.renewClaim(key: key, owner: makeOwner(9), leaseExpiry: 5000) == nil, "no claim, nothing to renew")
+        // Bob's claim lapses at 1000; Alice's renewed one keeps the bytes.
+        #expect(try await store.collectExpiredLeases(now: 1000) == 1)
+        #expect(try store.claims(on: key).map(\.owner) == [alice])
+        #expect(try store.claims(on: key).first?.leaseExpiry == 5000)
+        #expect(try store.contains(key))
+        #expect(try await store.collectExpiredLeases(now: 5000) == 1)
+        #expect(try !store.contains(key))
+        #expect(try store.scrub().isClean)
+    }
+
     @Test func quotaIsEnforced() async throws {
         let scratch = try ScratchStore()
         let store = scratch.store!

@@ -116,6 +116,19 @@ public actor FragmentNetwork {
         }
     }
 
+    /// Extends our claim on `key` at `address` to at least `leaseExpiry`;
+    /// false if the node holds no claim of ours; throws if it cannot be asked.
+    public func renew(_ key: ContentHash, at address: String, until leaseExpiry: UInt64) async throws -> Bool {
+        do {
+            _ = try await client(for: address).renew(key, until: leaseExpiry)
+            return true
+        } catch let error as WireError {
+            if case .refused(.notFound, _) = error { return false }
+            await markFailed(address, error)
+            throw error
+        }
+    }
+
     /// Drops our claim on `key` at `address`; false if the node had none.
     public func deleteClaim(_ key: ContentHash, at address: String) async throws -> Bool {
         do {

@@ -43,6 +43,9 @@ public struct Backup: Sendable {
         public var progress: Progress
         /// Paths that could not be read, with why; the backup went on without them.
         public var skipped: [(path: String, reason: String)]
+        /// Fragments of reused chunks whose leases were renewed, and those whose holder could not renew.
+        public var leasesRenewed = 0
+        public var leasesFailed = 0
     }
 
     let keys: UserKeys
@@ -85,6 +88,8 @@ public struct Backup: Sendable {
         var chunkSlots: [Int: [ChunkRef?]] = [:]
         var pendingChunks: [Int: Int] = [:]
         var readDone = Set<Int>()
+        // Chunks this backup did not upload: their leases may be due for renewal.
+        var reused: [ChunkRef] = []
         let window = options.parallelChunks
         let (k, m) = (options.dataShards, options.parityShards)
         try await withThrowingTaskGroup(of: ChunkLanding.self) { group in
@@ -101,9 +106,9 @@ public struct Backup: Sendable {
                 if landing.uploaded {
                     progress.chunksUploaded += 1
                     progress.bytesUploaded += landing.chunk.length
-                    try await index.remember(landing.chunk)
                 } else {
                     progress.chunksReused += 1
+                    reused.append(landing.chunk)
                 }
                 pendingChunks[landing.entry]! -= 1
                 if pendingChunks[landing.entry] == 0, readDone.contains(landing.entry), !skippedEntries.contains(landing.entry) {
@@ -117,6 +122,7 @@ public struct Backup: Sendable {
                    old.modified == entry.modified, old.inode == entry.inode, old.device == entry.device, let chunks = old.chunks {
                     entries[entryIndex].chunks = chunks
                     progress.chunksReused += chunks.count
+                    reused += chunks
                     fileFinished(entryIndex)
                     continue
                 }
@@ -135,6 +141,9 @@ public struct Backup: Sendable {
                                 return ChunkLanding(entry: entryIndex, slot: slot, chunk: known, uploaded: false)
                             }
                             let uploaded = try await transfer.upload(chunk, hash: hash, dataShards: k, parityShards: m)
+                            // Remembered by the uploading task, so concurrent uploads share one index commit.
+                            try await index.remember(uploaded)
+                            try await index.markRenewed([uploaded.hash], at: UInt64(Date().timeIntervalSince1970))
                             return ChunkLanding(entry: entryIndex, slot: slot, chunk: uploaded, uploaded: true)
                         }
                     }
@@ -155,9 +164,14 @@ public struct Backup: Sendable {
         let manifest = Manifest(created: Date().timeIntervalSince1970,
                                 roots: options.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
                                 entries: entries, previous: try await snapshots.latestReference())
-        let id = try await snapshots.publish(manifest)
+        let leases = try await Leases(network: network, index: index).renewDue(reused)
+        let reference = try await snapshots.store(manifest)
+        try await snapshots.point(to: reference)
+        try await index.markRenewed([reference.hash], at: UInt64(Date().timeIntervalSince1970))
+        let id = SnapshotLog.id(of: reference)
         try await index.setLatest(manifest)
-        return Summary(snapshot: id, manifest: manifest, progress: progress, skipped: skipped)
+        return Summary(snapshot: id, manifest: manifest, progress: progress, skipped: skipped,
+                       leasesRenewed: leases.renewed, leasesFailed: leases.failed)
     }
 
     private struct FileReadError: Error {
@@ -179,23 +193,35 @@ public struct Backup: Sendable {
         guard descriptor >= 0 else { throw FileReadError(reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         let chunker = ContentDefinedChunker(averageSize: options.averageChunkSize)
+        // Reads land in one uninitialized buffer (no zero-filling per read);
+        // `buffer` holds at least one maximal chunk until the end of the file,
+        // and what was handed out is dropped once per read, not once per chunk.
+        let piece = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 64)
+        defer { piece.deallocate() }
         var buffer: [UInt8] = []
+        var start = 0
         var atEnd = false
         while true {
-            // Keep at least one maximal chunk buffered until the end of the file.
-            while !atEnd && buffer.count < chunker.maximumSize {
-                var piece = [UInt8](repeating: 0, count: 4 << 20)
-                let count = piece.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            while !atEnd && buffer.count - start < chunker.maximumSize {
+                let count = read(descriptor, piece.baseAddress, piece.count)
                 if count < 0 {
                     if errno == EINTR { continue }
                     throw FileReadError(reason: String(cString: strerror(errno)))
                 }
-                if count == 0 { atEnd = true } else { buffer += piece.prefix(count) }
+                if count == 0 {
+                    atEnd = true
+                } else {
+                    if start > 0 {
+                        buffer.removeFirst(start)
+                        start = 0
+                    }
+                    buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[..<count]))
+                }
             }
-            guard !buffer.isEmpty else { return }
-            let length = buffer.withUnsafeBytes { chunker.chunkLength(in: $0, isEnd: atEnd) }
-            let chunk = Array(buffer.prefix(length))
-            buffer.removeFirst(length)
+            guard buffer.count > start else { return }
+            let length = buffer.withUnsafeBytes { chunker.chunkLength(in: UnsafeRawBufferPointer(rebasing: $0[start...]), isEnd: atEnd) }
+            let chunk = Array(buffer[start..<start + length])
+            start += length
             try await body(chunk)
         }
     }

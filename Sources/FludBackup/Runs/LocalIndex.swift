@@ -5,7 +5,8 @@ import Foundation
 /// (an LMDB store, so one backup runs at a time and every update is durable):
 /// the chunks already uploaded (by plaintext hash), which is what lets an
 /// interrupted backup resume without uploading them again, and the last
-/// snapshot's manifest, which makes the next backup incremental.
+/// snapshot's manifest, which makes the next backup incremental; and when
+/// each chunk's leases were last renewed (see `Leases`).
 /// Losing it loses nothing: a new machine rebuilds it from the network.
 final class LocalIndex: Sendable {
     private let store: BlockStore
@@ -13,7 +14,7 @@ final class LocalIndex: Sendable {
 
     init(home: String) throws {
         var options = BlockStore.Options()
-        options.tables = ["chunks", "state"]
+        options.tables = ["chunks", "state", "renewed"]
         options.maximumFragmentSize = 1
         store = try BlockStore(directory: home + "/index", options: options)
     }
@@ -30,6 +31,19 @@ final class LocalIndex: Sendable {
     /// Forgets a chunk whose fragments were deleted, so no backup reuses it.
     func forget(_ hash: String) async throws {
         _ = try await store.table("chunks").remove(Array(hash.utf8))
+        _ = try await store.table("renewed").remove(Array(hash.utf8))
+    }
+
+    /// When the chunk's fragments last had their leases renewed (or were
+    /// stored), in Unix seconds; nil if this machine does not know.
+    func renewed(_ hash: String) -> UInt64? {
+        guard let bytes = try? store.table("renewed").value(for: Array(hash.utf8)), bytes.count == 8 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    func markRenewed(_ hashes: [String], at time: UInt64) async throws {
+        let bytes = withUnsafeBytes(of: time.bigEndian) { Array($0) }
+        try await store.table("renewed").set(hashes.map { (Array($0.utf8), bytes) })
     }
 
     var latestManifest: Manifest? {

@@ -18,6 +18,9 @@ public struct Maintenance: Sendable {
         public var newSnapshot: String?
         /// Per node "host:port": fragments that failed there.
         public var failuresByNode: [String: Int] = [:]
+        /// Fragments of kept snapshots whose leases were renewed, and those that could not be.
+        public var leasesRenewed = 0
+        public var leasesFailed = 0
     }
 
     let keys: UserKeys
@@ -35,15 +38,28 @@ public struct Maintenance: Sendable {
     /// return the fragment, and it must hash to its key. This needs no state
     /// kept from the backup (a new machine can run it) and proves possession
     /// outright, at the cost of moving the sampled fragments.
-    public func verify(sample fraction: Double) async throws -> Report {
+    ///
+    /// With `home`, it also renews the leases that are due on every fragment
+    /// of every kept snapshot (manifests included), so data that is only kept,
+    /// no longer backed up, stays claimed.
+    public func verify(sample fraction: Double, renewingLeasesIn home: String? = nil) async throws -> Report {
         let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
         guard let (manifest, reference) = try await log.latest() else { throw BackupError.noSnapshots }
+        var report = Report()
+        if let home {
+            let chain = try await log.chain()
+            let index = try LocalIndex(home: home)
+            defer { index.close() }
+            let leases = try await Leases(network: network, index: index)
+                .renewDue(chain.flatMap { [$0.reference] + Self.uniqueChunks(of: $0.manifest) })
+            report.leasesRenewed = leases.renewed
+            report.leasesFailed = leases.failed
+        }
         var chunks = [reference] + Self.uniqueChunks(of: manifest)
         if fraction < 1 {
             var generator = SystemRandomNumberGenerator()
             chunks = [reference] + chunks.dropFirst().filter { _ in Double.random(in: 0..<1, using: &generator) < fraction }
         }
-        var report = Report()
         for chunk in chunks {
             let states = await audit(chunk)
             report.chunks += 1

@@ -91,6 +91,11 @@ struct FragmentService: Sendable {
             return allocator.frame(kind: kind, requestID: requestID, head: FragmentInfo.encodeList(entries))
         case .status:
             return allocator.frame(kind: kind, requestID: requestID, head: await statusDocument())
+        case let .renew(key, leaseExpiry):
+            guard let lease = try await store.renewClaim(key: key, owner: owner, leaseExpiry: leaseExpiry) else {
+                throw WireError.refused(.notFound, "you hold no claim on \(key.hex)")
+            }
+            return allocator.frame(kind: kind, requestID: requestID, head: withUnsafeBytes(of: lease.bigEndian) { Array($0) })
         }
     }
 

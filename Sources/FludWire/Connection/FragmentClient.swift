@@ -134,6 +134,14 @@ public final class FragmentClient: Sendable {
         _ = try await request(.delete(key: key))
     }
 
+    /// Extends our claim on `key` to at least `leaseExpiry` (Unix seconds);
+    /// returns the lease now in force. `notFound` if we hold no claim.
+    public func renew(_ key: ContentHash, until leaseExpiry: UInt64) async throws -> UInt64 {
+        let body = try await request(.renew(key: key, leaseExpiry: leaseExpiry))
+        guard body.count == 8 else { throw WireError.malformed("a RENEW answer of \(body.count) bytes, not 8") }
+        return body.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
     public func stat(_ key: ContentHash) async throws -> FragmentInfo {
         try FragmentInfo(decoding: try await request(.stat(key: key)))
     }

@@ -11,6 +11,7 @@ public enum RequestKind: UInt8, Sendable, CaseIterable {
     case stat = 7
     case list = 8
     case status = 9
+    case renew = 10
 
     public var responseKind: UInt8 { rawValue | 0x80 }
 }
@@ -31,6 +32,8 @@ public enum Request: Sendable, Equatable {
     case list(after: ContentHash?, limit: UInt32)
     /// The node's identity and load (JSON).
     case status
+    /// Extend the caller's claim on `key` to at least `leaseExpiry` (Unix seconds), without sending the bytes again.
+    case renew(key: ContentHash, leaseExpiry: UInt64)
 
     public var kind: RequestKind {
         switch self {
@@ -41,6 +44,7 @@ public enum Request: Sendable, Equatable {
         case .stat: .stat
         case .list: .list
         case .status: .status
+        case .renew: .renew
         }
     }
 
@@ -49,7 +53,7 @@ public enum Request: Sendable, Equatable {
     public var encodedHead: [UInt8] {
         var body: [UInt8] = []
         switch self {
-        case let .store(key, leaseExpiry, _):
+        case let .store(key, leaseExpiry, _), let .renew(key, leaseExpiry):
             body = key.bytes
             body.appendBigEndian(leaseExpiry)
         case let .retrieve(key), let .delete(key), let .stat(key):
@@ -93,6 +97,7 @@ public enum Request: Sendable, Equatable {
             let limit = try reader.integer(UInt32.self, "limit")
             self = .list(after: after.bytes.allSatisfy { $0 == 0 } ? nil : after, limit: limit)
         case .status: self = .status
+        case .renew: self = .renew(key: try key(), leaseExpiry: try reader.integer(UInt64.self, "lease expiry"))
         case .hello, .authenticate: throw .malformed("a handshake message after the handshake")
         }
         try reader.expectEnd("the \(kind) request")

@@ -191,6 +191,7 @@ struct BackupCommand: AsyncParsableCommand {
                 printNow(JSONLine().field("event", "summary").field("snapshot", summary.snapshot).field("files", state.filesDone)
                     .field("bytes", state.bytesDone).field("chunks_uploaded", state.chunksUploaded)
                     .field("chunks_reused", state.chunksReused).field("bytes_uploaded", state.bytesUploaded)
+                    .field("leases_renewed", summary.leasesRenewed).field("leases_failed", summary.leasesFailed)
                     .field("skipped", summary.skipped.count).field("seconds", (seconds * 1000).rounded() / 1000).text)
             } else {
                 printNow("snapshot \(summary.snapshot): \(state.filesDone) files, \(formatBytes(state.bytesDone)); \(state.chunksUploaded) chunks uploaded (\(formatBytes(state.bytesUploaded))), \(state.chunksReused) already stored; \(String(format2: seconds)) s")
@@ -311,7 +312,10 @@ struct VerifyCommand: AsyncParsableCommand {
         discussion: """
             For a random --sample of the chunks (and always the snapshot's manifest), \
             every fragment is fetched from its holder and checked against its key. \
-            Prints how many fragments are healthy and which nodes failed. Exit status: \
+            Also renews the leases of every kept snapshot's fragments once a third \
+            of their 90-day term has passed (nodes drop claims nobody renews), so run \
+            it at least monthly for snapshots no longer backed up. Prints how many \
+            fragments are healthy and which nodes failed. Exit status: \
             0 all healthy, 1 some fragments missing or wrong (run `flud repair`), 64 \
             invalid arguments.
             """
@@ -336,7 +340,7 @@ struct VerifyCommand: AsyncParsableCommand {
             try checkArguments()
             let keys = try UserKeys.load(from: FludHome.path)
             let report = try await join.withNetwork(keys, discovering: false) { network in
-                try await Maintenance(keys: keys, network: network).verify(sample: sample)
+                try await Maintenance(keys: keys, network: network).verify(sample: sample, renewingLeasesIn: FludHome.path)
             }
             printMaintenance(report, json: json, verb: "audited")
             if report.missing > 0 { throw ExitCode.failure }
@@ -381,13 +385,17 @@ private func printMaintenance(_ report: Maintenance.Report, json: Bool, verb: St
         var line = JSONLine().field("chunks", report.chunks).field("fragments", report.fragments)
             .field("healthy", report.healthy).field("missing", report.missing).field("rebuilt", report.rebuilt)
             .field("unrecoverable", report.unrecoverable.count)
+            .field("leases_renewed", report.leasesRenewed).field("leases_failed", report.leasesFailed)
         if let snapshot = report.newSnapshot { line = line.field("snapshot", snapshot) }
         printNow(line.text)
         return
     }
     printNow("\(verb) \(report.fragments) fragments of \(report.chunks) chunks: \(report.healthy) healthy, \(report.missing) missing"
              + (report.rebuilt > 0 ? ", \(report.rebuilt) rebuilt" : "")
-             + (report.newSnapshot.map { "; published snapshot \($0)" } ?? ""))
+             + (report.newSnapshot.map { "; published snapshot \($0)" } ?? "")
+             + (report.leasesRenewed + report.leasesFailed > 0
+                ? "; leases renewed on \(report.leasesRenewed) fragments" + (report.leasesFailed > 0 ? ", \(report.leasesFailed) could not be" : "")
+                : ""))
     for (node, count) in report.failuresByNode.sorted(by: { $0.key < $1.key }) {
         printNow("  \(node): \(count) fragments missing or unreachable")
     }
