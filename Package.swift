@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "FludBackupTests",
             dependencies: [
-                "FludBackup", "FludNode", "FludWire", "FludDHT", "FludCodec", "FludTestSupport",
+                "FludBackup", "FludNode", "FludStore", "FludWire", "FludDHT", "FludCodec", "FludTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

@@ -1,6 +1,7 @@
 import FludCodec
 import FludDHT
 import FludNode
+import FludStore
 import FludTestSupport
 import Foundation
 import Logging
@@ -317,5 +318,74 @@ struct BackupRestoreTests {
         }
         await client.close()
         await network.stop()
+    }
+
+    /// A node whose fragments rot on its disk: the restore notices (the node
+    /// reports them corrupt), uses other fragments, and restores every byte;
+    /// the node's trust falls until placement, in a later run with the same
+    /// ledger, puts it last.
+    @Test func aNodeServingCorruptFragmentsLosesTrustAndNothingElse() async throws {
+        let network = try await LocalNetwork(nodes: 6)
+        let scratch = try TemporaryDirectory(prefix: "flud-trust")
+        let source = scratch.path + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let original = Data(deterministicBytes(400_000, seed: 8))
+        try original.write(to: URL(fileURLWithPath: source + "/file"))
+        let (home, ledger) = (scratch.path + "/home", scratch.path + "/trust")
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+        func join(discovering: Bool = true) async throws -> FragmentNetwork {
+            try await FragmentNetwork.join(bootstrap: [network.bootstrap], identity: keys.wireIdentity, discovering: discovering,
+                                           ledgerDirectory: ledger)
+        }
+        let writer = try await join()
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 64 << 10)
+        let backup = try await Backup(keys: keys, network: writer, home: home, options: options).run { _ in }
+        await writer.close()
+
+        // The holder of the first chunk's first data fragment: a restore asks it first.
+        let first = backup.manifest.entries.first { $0.path == source + "/file" }!.chunks![0].object.fragments[0]
+        let victimIndex = network.nodes.firstIndex { $0.map { "127.0.0.1:\($0.port)" == first.node } ?? false }!
+        let victim = network.nodes[victimIndex]!
+        let ours = OwnerID(bytes: keys.wireIdentity.publicKey.bytes)!
+        let held = try victim.store.fragments(claimedBy: ours, limit: 1000).map(\.key)
+        #expect(!held.isEmpty)
+        try corruptOnDisk(held, of: victim.store, file: network.directory.path + "/node-\(victimIndex)/data.mdb")
+
+        let reader = try await join(discovering: false)
+        let target = scratch.path + "/restored"
+        let restored = try await Restore(keys: keys, network: reader, options: Restore.Options(target: target)).run { _ in }
+        #expect(restored.failed.isEmpty)
+        #expect(FileManager.default.contents(atPath: target + source + "/file") == original)
+        let report = try await Maintenance(keys: keys, network: reader).verify(sample: 1)
+        #expect(report.failuresByNode[first.node] == held.count, "every rotten fragment is caught")
+        let record = try #require(reader.ledger)[victim.identity.publicKey]
+        #expect(record.retrievesFailed >= 3)
+        #expect(FragmentNetwork.isDistrusted(record))
+        await reader.close()
+
+        // Next run, same ledger: the distrusted node is placed last, so with
+        // five others for four fragments it gets none.
+        let next = try await join()
+        for seed in 0..<8 {
+            #expect(!(await next.placement(for: ContentHash(of: [UInt8(seed)]), count: 4)).contains(first.node))
+        }
+        await next.close()
+        await network.stop()
+    }
+}
+
+/// Flips a byte inside each of `keys`' fragments in the node's LMDB file, as a
+/// failing disk would: the node's checksum check catches it on read.
+private func corruptOnDisk(_ keys: [ContentHash], of store: BlockStore, file path: String) throws {
+    let file = try #require(FileManager.default.contents(atPath: path))
+    let descriptor = open(path, O_RDWR)
+    #expect(descriptor >= 0)
+    defer { close(descriptor) }
+    for key in keys {
+        let bytes = try store.fragment(key)
+        let offset = try #require(file.firstRange(of: Data(bytes.prefix(64)))).lowerBound
+        var flipped = ~bytes[100]
+        #expect(pwrite(descriptor, &flipped, 1, off_t(offset + 100)) == 1)
     }
 }

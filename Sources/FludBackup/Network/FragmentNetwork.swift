@@ -1,6 +1,7 @@
 import FludCodec
 import FludDHT
 import FludNode
+import FludStore
 import FludWire
 import NIOCore
 
@@ -17,25 +18,60 @@ public actor FragmentNetwork {
     private var failed: Set<String> = []
     /// Fragment bytes received so far.
     public private(set) var bytesFetched = 0
+    /// How each node served us (stores, retrieves: a corrupt fragment counts
+    /// against its holder), kept across runs when the network was joined with
+    /// a ledger directory. Placement puts distrusted nodes last.
+    public nonisolated let ledger: TrustLedger?
+    private let ledgerStore: BlockStore?
+    /// Each connected node's key, by "host:port", for the ledger.
+    private var nodeKeys: [String: PeerKey] = [:]
 
     /// Joins the DHT through `bootstrap` (as a read-only client) and, when
     /// `discovering` (placement needs it; fetching from known locations does
     /// not), collects the storage nodes it can find.
-    public static func join(bootstrap: [SocketAddress], identity: PeerIdentity,
-                            discovering: Bool = true) async throws -> FragmentNetwork {
+    ///
+    /// - Parameter ledgerDirectory: where the trust ledger is kept across runs
+    ///   (`$FLUD_HOME/trust`). If it cannot be opened (another flud command
+    ///   holds it), this run keeps its ledger in memory only.
+    public static func join(bootstrap: [SocketAddress], identity: PeerIdentity, discovering: Bool = true,
+                            ledgerDirectory: String? = nil) async throws -> FragmentNetwork {
         let dht = try await DHTNode.start(readOnly: true, queryTimeout: .seconds(1))
         guard await dht.bootstrap(from: bootstrap) > 0 else {
             await dht.close()
             throw WireError.unreachable("none of the bootstrap nodes answered")
         }
-        let network = FragmentNetwork(dht: dht, identity: identity)
+        var options = BlockStore.Options()
+        options.tables = ["peers"]
+        options.maximumFragmentSize = 1
+        let store = ledgerDirectory.flatMap { try? BlockStore(directory: $0, options: options) }
+        let ledger = store.flatMap { try? TrustLedger(table: $0.table("peers")) }
+        let network = FragmentNetwork(dht: dht, identity: identity, ledger: ledger, ledgerStore: store)
         if discovering { await network.discover() }
         return network
     }
 
-    private init(dht: DHTNode, identity: PeerIdentity) {
+    private init(dht: DHTNode, identity: PeerIdentity, ledger: TrustLedger?, ledgerStore: BlockStore?) {
         self.dht = dht
         self.identity = identity
+        self.ledger = ledger
+        self.ledgerStore = ledgerStore
+    }
+
+    /// The order to fetch from `holders` (indices): nodes that failed in this
+    /// run or that the ledger distrusts last, the rest as given.
+    public func fetchOrder(_ holders: [String]) -> [Int] {
+        let distrusted = distrustedNodes()
+        let doubtful = holders.map { failed.contains($0) || nodeKeys[$0].map { distrusted.contains(StorageNode.nodeID(for: $0)) } == true }
+        return holders.indices.filter { !doubtful[$0] } + holders.indices.filter { doubtful[$0] }
+    }
+
+    private func distrustedNodes() -> Set<NodeID> {
+        Set((ledger?.peers ?? [:]).filter { Self.isDistrusted($0.value) }.keys.map(StorageNode.nodeID(for:)))
+    }
+
+    /// A node we have seen fail us repeatedly, more often than serve us.
+    static func isDistrusted(_ record: TrustLedger.Record) -> Bool {
+        record.storesFailed + record.retrievesFailed + record.auditsFailed >= 3 && record.reliability < 0.5
     }
 
     /// Walks the DHT towards random targets and keeps every node it meets,
@@ -62,13 +98,17 @@ public actor FragmentNetwork {
 
     /// `count` node addresses for the fragments of the object named `name`:
     /// nodes by XOR distance of their ID to the name (so placement spreads
-    /// evenly and is repeatable), reliable ones first, each used once before
-    /// any is used twice.
+    /// evenly and is repeatable), nodes that failed in this run or that the
+    /// trust ledger distrusts last, each used once before any is used twice.
     public func placement(for name: ContentHash, count: Int) -> [String] {
         let target = NodeID(bytes: name.bytes.prefix(NodeID.byteCount))!
+        let distrusted = distrustedNodes()
+        func isDoubtful(_ node: (address: String, id: NodeID)) -> Bool {
+            failed.contains(node.address) || distrusted.contains(node.id)
+        }
         let ordered = nodes.sorted { lhs, rhs in
-            let (lhsFailed, rhsFailed) = (failed.contains(lhs.address), failed.contains(rhs.address))
-            if lhsFailed != rhsFailed { return !lhsFailed }
+            let (lhsDoubtful, rhsDoubtful) = (isDoubtful(lhs), isDoubtful(rhs))
+            if lhsDoubtful != rhsDoubtful { return !lhsDoubtful }
             return lhs.id.distance(to: target) < rhs.id.distance(to: target)
         }.map(\.address)
         guard !ordered.isEmpty else { return [] }
@@ -82,9 +122,11 @@ public actor FragmentNetwork {
         for address in [preferred] + alternates.filter({ $0 != preferred }) {
             do {
                 try await client(for: address).store(bytes, key: key)
+                note(.storeSucceeded(bytes: bytes.count), at: address)
                 return address
             } catch {
                 lastError = error
+                note(.storeFailed, at: address)
                 await markFailed(address, error)
             }
         }
@@ -96,8 +138,11 @@ public actor FragmentNetwork {
         do {
             let bytes = try await client(for: address).retrieve(key)
             bytesFetched += bytes.count
+            note(.retrieveSucceeded, at: address)
             return bytes
         } catch {
+            // Wrong bytes (bad key), a fragment the node finds corrupt, or no answer.
+            note(.retrieveFailed, at: address)
             await markFailed(address, error)
             throw error
         }
@@ -151,6 +196,12 @@ public actor FragmentNetwork {
         }
     }
 
+    /// Records `event` in the ledger for the node at `address`, once we know its key.
+    private func note(_ event: TrustLedger.Event, at address: String) {
+        guard let ledger, let key = nodeKeys[address] else { return }
+        ledger.record(event, for: key)
+    }
+
     private func markFailed(_ address: String, _ error: Error) async {
         failed.insert(address)
         // A broken connection is dropped so the next use reconnects.
@@ -175,12 +226,16 @@ public actor FragmentNetwork {
         defer { connecting[address] = nil }
         let client = try await task.value
         clients[address] = client
+        nodeKeys[address] = client.nodeKey
         return client
     }
 
+    /// Leaves the network; the ledger's changes are written out.
     public func close() async {
         for client in clients.values { await client.close() }
         clients = [:]
         await dht.close()
+        try? await ledger?.flush()
+        ledgerStore?.close()
     }
 }

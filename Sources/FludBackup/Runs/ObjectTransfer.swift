@@ -38,11 +38,12 @@ struct ObjectTransfer: Sendable {
         let object = chunk.object
         let network = self.network
         let needed = object.dataShards
+        let order = await network.fetchOrder(object.fragments.map(\.node))
         let fragments = try await withThrowingTaskGroup(of: (Int, [UInt8]?).self) { group in
             var next = 0
             func start() {
-                guard next < object.fragments.count else { return }
-                let index = next
+                guard next < order.count else { return }
+                let index = order[next]
                 next += 1
                 let location = object.fragments[index]
                 group.addTask {
