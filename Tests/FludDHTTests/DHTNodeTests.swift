@@ -32,6 +32,22 @@ struct DHTNodeTests {
         await alice.close()
     }
 
+    /// A node on a lossy path: it ignores the first copy of every query and
+    /// answers the second. The query is sent again within its timeout, with
+    /// the same transaction, so the ping succeeds, in well under the timeout.
+    @Test func aLostQueryIsSentAgainWithinItsTimeout() async throws {
+        let alice = try await DHTNode.start(queryTimeout: .seconds(2))
+        let lossy = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { $0.pipeline.addHandler(DropFirstCopy()) }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let start = ContinuousClock.now
+        let responder = try await alice.ping(DHTNode.address("127.0.0.1:\(lossy.localAddress!.port!)"))
+        #expect(responder == DropFirstCopy.id)
+        #expect(ContinuousClock.now - start < .seconds(2), "answered before the timeout")
+        try await lossy.close()
+        await alice.close()
+    }
+
     /// 32 nodes bootstrap from the first; a lookup from any of them finds the
     /// 8 nodes truly closest to a random target.
     @Test func iterativeLookupFindsTheClosestNodes() async throws {
@@ -130,5 +146,23 @@ extension DHTNodeTests {
         #expect(await client.routingTableSize() == 1)
         await node.close()
         await client.close()
+    }
+}
+
+/// Answers a KRPC query only the second time the same transaction arrives.
+private final class DropFirstCopy: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+    static let id = NodeID(bytes: [UInt8](repeating: 7, count: 20))!
+    private var seen = Set<[UInt8]>()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard let message = try? KRPCMessage(decoding: Array(envelope.data.readableBytesView)) else { return }
+        // The first copy is "lost".
+        guard !seen.insert(message.transactionID).inserted else { return }
+        let answer = KRPCMessage(transactionID: message.transactionID, body: .response(["id": .bytes(Self.id.bytes)]))
+        let buffer = context.channel.allocator.buffer(bytes: answer.encoded)
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
     }
 }

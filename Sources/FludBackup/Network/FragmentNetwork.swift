@@ -85,7 +85,8 @@ public actor FragmentNetwork {
         let deadline = ContinuousClock.now + budget
         for _ in 0..<64 where quietWalks < 6 && ContinuousClock.now < deadline {
             var found = false
-            for contact in await dht.lookup(NodeID.random()) + (await dht.knownContacts()) {
+            // Three buckets' worth per walk: the k closest alone left a few of 40 nodes unmet.
+            for contact in await dht.lookup(NodeID.random(), count: 3 * RoutingTable.bucketSize) + (await dht.knownContacts()) {
                 let address = "\(contact.host):\(contact.port)"
                 if seen.insert(address).inserted {
                     nodes.append((address, contact.id))

@@ -68,7 +68,8 @@ extension DHTNode {
             for holder in holders {
                 group.addTask {
                     guard let address = try? DHTNode.address("\(holder.host):\(holder.port)"),
-                          let answer = try? await self.query("get", ["target": .bytes(target.bytes)], to: address),
+                          let answer = try? await self.query("get", ["target": .bytes(target.bytes)], to: address,
+                                                             retransmissions: DHTNode.lookupRetransmissions),
                           let value = answer.values["v"] else { return nil }
                     var item = StoredItem(immutable: value)
                     if let publicKey = answer.values["k"]?.bytesValue, let signature = answer.values["sig"]?.bytesValue,

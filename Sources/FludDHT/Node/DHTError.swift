@@ -11,11 +11,6 @@ public enum DHTError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The node was shut down.
     case closed
 
-    /// Whether the query went unanswered (as opposed to answered badly).
-    public var isTimeout: Bool {
-        if case .timeout = self { true } else { false }
-    }
-
     public var description: String {
         switch self {
         case let .timeout(address): "no answer from \(address)"

@@ -67,12 +67,13 @@ public final class DHTNode: Sendable {
 
     /// Pings `address` and returns the ID it answered with.
     public func ping(_ address: SocketAddress) async throws -> NodeID {
-        try await query("ping", [:], to: address).responder
+        try await query("ping", [:], to: address, retransmissions: Self.lookupRetransmissions).responder
     }
 
     /// Asks `address` for the nodes it knows closest to `target`.
     public func findNode(_ target: NodeID, at address: SocketAddress) async throws -> [NodeContact] {
-        let answer = try await query("find_node", ["target": .bytes(target.bytes)], to: address)
+        let answer = try await query("find_node", ["target": .bytes(target.bytes)], to: address,
+                                     retransmissions: Self.lookupRetransmissions)
         guard let nodes = answer.values["nodes"]?.bytesValue, let contacts = NodeContact.decodeCompact(nodes) else {
             throw DHTError.malformedResponse("'nodes' is missing or not a multiple of 26 bytes")
         }
@@ -80,26 +81,12 @@ public final class DHTNode: Sendable {
     }
 
     /// Pings each bootstrap address (filling the routing table with those that
-    /// answer; a ping lost on the way is sent again, as in lookups), then looks
-    /// up our own ID to meet our neighbours. Returns the number of contacts in
-    /// the routing table.
+    /// answer), then looks up our own ID to meet our neighbours. Returns the
+    /// number of contacts in the routing table.
     @discardableResult
     public func bootstrap(from addresses: [SocketAddress]) async -> Int {
         await withTaskGroup(of: Void.self) { group in
-            for address in addresses {
-                group.addTask {
-                    for _ in 0..<Self.lookupAttempts {
-                        do {
-                            _ = try await self.ping(address)
-                            return
-                        } catch let error as DHTError where error.isTimeout {
-                            continue
-                        } catch {
-                            return
-                        }
-                    }
-                }
-            }
+            for address in addresses { group.addTask { _ = try? await self.ping(address) } }
         }
         _ = await lookup(id)
         return await routingTableSize()
@@ -115,11 +102,17 @@ public final class DHTNode: Sendable {
         (try? await onLoop { $0.routingTable.closest(to: target, count: count) }) ?? []
     }
 
-    func query(_ method: String, _ arguments: BencodeDictionary, to address: SocketAddress) async throws -> QueryAnswer {
+    /// Queries lookups send (ping, find_node, get) are idempotent: each goes
+    /// out up to three times within its timeout, so UDP's lost packets cost
+    /// little time and rarely a contact.
+    static let lookupRetransmissions = 2
+
+    func query(_ method: String, _ arguments: BencodeDictionary, to address: SocketAddress,
+               retransmissions: Int = 0) async throws -> QueryAnswer {
         let handler = self.handler
         let timeout = queryTimeout
         return try await channel.eventLoop.flatSubmit {
-            handler.value.query(method, arguments: arguments, to: address, timeout: timeout)
+            handler.value.query(method, arguments: arguments, to: address, timeout: timeout, retransmissions: retransmissions)
         }.get()
     }
 

@@ -23,11 +23,6 @@ final class KRPCHandler: ChannelInboundHandler {
     /// rather than after a fixed long timeout.
     private var roundTrips: [SocketAddress: Double] = [:]
     private var overallRoundTrip: Double?
-    /// Nodes that left every query of a lookup unanswered, with when. Later
-    /// lookups ask them once rather than `lookupAttempts` times, so a dead
-    /// node costs one timeout, not three; any answer clears the mark.
-    private var unresponsive: [NodeID: Double] = [:]
-    static let unresponsiveMemory = 300.0
     /// Queries sent, for `flud bench dht`'s messages per lookup.
     private(set) var queriesSent = 0
     private var nextTransaction: UInt16 = 0
@@ -43,6 +38,8 @@ final class KRPCHandler: ChannelInboundHandler {
         let address: SocketAddress
         let timeout: Scheduled<Void>
         let sentAt: Double
+        /// Sent more than once: its answer says nothing sure about the round trip (Karn).
+        var resent = false
     }
 
     /// Four smoothed round trips of this address (or of all answers so far),
@@ -85,14 +82,20 @@ final class KRPCHandler: ChannelInboundHandler {
 
     /// Sends a query and completes with the response's values (or a KRPC
     /// error, or a timeout). Must run on the event loop.
+    ///
+    /// - Parameter retransmissions: for idempotent queries, how many more times
+    ///   the same message (same transaction) goes out, evenly spread inside
+    ///   the timeout, while no answer has come: a lost packet then costs a
+    ///   fraction of the timeout, and a dead node still costs only one timeout.
     func query(_ method: String, arguments: BencodeDictionary, to address: SocketAddress,
-               timeout: TimeAmount) -> EventLoopFuture<QueryAnswer> {
+               timeout: TimeAmount, retransmissions: Int = 0) -> EventLoopFuture<QueryAnswer> {
         guard let context else { return eventLoop.makeFailedFuture(DHTError.closed) }
         var arguments = arguments
         arguments["id"] = .bytes(ownID.bytes)
         let transaction = newTransactionID()
         let promise = context.eventLoop.makePromise(of: QueryAnswer.self)
-        let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: adaptiveTimeout(for: address, ceiling: timeout)) { [weak self] in
+        let wait = adaptiveTimeout(for: address, ceiling: timeout)
+        let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
             guard let self, let query = self.pending.removeValue(forKey: transaction) else { return }
             if let id = self.contactID(at: query.address) { self.routingTable.failed(id) }
             query.promise.fail(DHTError.timeout(address: "\(address)"))
@@ -102,20 +105,15 @@ final class KRPCHandler: ChannelInboundHandler {
         let message = KRPCMessage(transactionID: transaction, body: .query(method: method, arguments: arguments),
                                   version: DHTNode.clientVersion, readOnly: readOnly)
         send(message, to: address, context: context)
+        for resend in stride(from: 1, through: retransmissions, by: 1) {
+            let delay = TimeAmount.nanoseconds(wait.nanoseconds * Int64(resend) / Int64(retransmissions + 1))
+            context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+                guard let self, self.pending[transaction] != nil, let context = self.context else { return }
+                self.pending[transaction]?.resent = true
+                self.send(message, to: address, context: context)
+            }
+        }
         return promise.futureResult
-    }
-
-    /// Nodes marked unresponsive within the last `unresponsiveMemory` seconds.
-    func recentlyUnresponsive() -> Set<NodeID> {
-        let now = clock()
-        unresponsive = unresponsive.filter { now - $0.value < Self.unresponsiveMemory }
-        return Set(unresponsive.keys)
-    }
-
-    func markUnresponsive(_ ids: [NodeID]) {
-        guard unresponsive.count < 10_000 else { return }
-        let now = clock()
-        for id in ids { unresponsive[id] = now }
     }
 
     private func newTransactionID() -> [UInt8] {
@@ -161,7 +159,7 @@ final class KRPCHandler: ChannelInboundHandler {
         guard let query = pending[transaction], query.address == address else { return }
         pending[transaction] = nil
         query.timeout.cancel()
-        noteRoundTrip(clock() - query.sentAt, from: address)
+        if !query.resent { noteRoundTrip(clock() - query.sentAt, from: address) }
         switch result {
         case let .success(values):
             guard let id = values["id"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
@@ -171,7 +169,6 @@ final class KRPCHandler: ChannelInboundHandler {
             if let (ip, port) = address.ipv4 {
                 routingTable.heard(from: NodeContact(id: id, address: ip, port: port), now: clock())
             }
-            unresponsive[id] = nil
             query.promise.succeed(QueryAnswer(responder: id, values: values))
         case let .failure(error):
             query.promise.fail(DHTError.remote(error))

@@ -69,6 +69,8 @@ struct RecoveryBenchmark {
         /// Standard deviation of one draw's `chunksRestorable` under the kill
         /// model, simulated over the backup's actual placement.
         let predictedSD: Double
+        /// Distinct chunks in the backup.
+        let chunks: Int
         let backupSeconds: Double
         /// Median over the draws.
         let restoreSeconds: Double
@@ -84,8 +86,11 @@ struct RecoveryBenchmark {
         let lookupP95: Double
 
         /// How many standard errors the measured mean lies from the prediction.
+        /// The spread is at least that of independent chunks, sqrt(p(1 − p)/chunks):
+        /// 2,000 simulated draws cannot show a failure rarer than 1 in 2,000.
         var deviation: Double {
-            let standardError = predictedSD / Double(plan.draws).squareRoot()
+            let independent = (predicted * (1 - predicted) / Double(max(1, chunks))).squareRoot()
+            let standardError = max(predictedSD, independent) / Double(plan.draws).squareRoot()
             let gap = chunksRestorable - predicted
             if standardError > 0 { return gap / standardError }
             return abs(gap) < 1e-9 ? 0 : .infinity
@@ -186,7 +191,7 @@ struct RecoveryBenchmark {
         return Result(plan: plan, killed: mean { Double($0.killed) }, restorable: mean(\.restorable),
                       chunksRestorable: mean(\.chunksRestorable),
                       predicted: Self.binomialAtLeast(plan.dataShards, of: plan.fragmentsPerChunk, p: 1 - plan.kill),
-                      predictedSD: Self.simulatedSpread(plan, holders: holders),
+                      predictedSD: Self.simulatedSpread(plan, holders: holders), chunks: holders.count,
                       backupSeconds: backupSeconds, restoreSeconds: median(draws.map(\.restoreSeconds)),
                       repairSeconds: draws.last?.repairSeconds ?? 0,
                       bytesFetched: Int(median(draws.map { Double($0.bytesFetched) })),
