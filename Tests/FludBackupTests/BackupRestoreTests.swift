@@ -384,8 +384,12 @@ private func corruptOnDisk(_ keys: [ContentHash], of store: BlockStore, file pat
     defer { close(descriptor) }
     for key in keys {
         let bytes = try store.fragment(key)
-        let offset = try #require(file.firstRange(of: Data(bytes.prefix(64)))).lowerBound
-        var flipped = ~bytes[100]
-        #expect(pwrite(descriptor, &flipped, 1, off_t(offset + 100)) == 1)
+        // Every copy: LMDB writes pages anew, so a stale copy may sit in a free page too.
+        let copies = file.ranges(of: Data(bytes.prefix(64)))
+        #expect(!copies.isEmpty)
+        for copy in copies {
+            var flipped = ~bytes[100]
+            #expect(pwrite(descriptor, &flipped, 1, off_t(copy.lowerBound + 100)) == 1)
+        }
     }
 }
