@@ -21,6 +21,20 @@ public struct Maintenance: Sendable {
         /// Fragments of kept snapshots whose leases were renewed, and those that could not be.
         public var leasesRenewed = 0
         public var leasesFailed = 0
+
+        /// Adds one chunk's fragment states (true: healthy).
+        mutating func count(_ states: [Bool], of chunk: ChunkRef) {
+            chunks += 1
+            fragments += states.count
+            for (index, healthy) in states.enumerated() {
+                if healthy {
+                    self.healthy += 1
+                } else {
+                    missing += 1
+                    failuresByNode[chunk.object.fragments[index].node, default: 0] += 1
+                }
+            }
+        }
     }
 
     let keys: UserKeys
@@ -60,18 +74,8 @@ public struct Maintenance: Sendable {
             var generator = SystemRandomNumberGenerator()
             chunks = [reference] + chunks.dropFirst().filter { _ in Double.random(in: 0..<1, using: &generator) < fraction }
         }
-        for chunk in chunks {
-            let states = await audit(chunk)
-            report.chunks += 1
-            report.fragments += states.count
-            for (index, healthy) in states.enumerated() {
-                if healthy {
-                    report.healthy += 1
-                } else {
-                    report.missing += 1
-                    report.failuresByNode[chunk.object.fragments[index].node, default: 0] += 1
-                }
-            }
+        try await forEach(chunks, { chunk in await audit(chunk) }) { chunk, states in
+            report.count(states, of: chunk)
             if states.filter({ $0 }).count < chunk.object.dataShards { report.unrecoverable.append(chunk.hash) }
         }
         return report
@@ -87,21 +91,20 @@ public struct Maintenance: Sendable {
         await network.discover()
         var report = Report()
         var replacements: [String: ChunkRef] = [:]
-        for chunk in Self.uniqueChunks(of: manifest) + [reference] {
+        try await forEach(Self.uniqueChunks(of: manifest) + [reference], { chunk -> ([Bool], ChunkRef?) in
             let states = await check(chunk)
-            report.chunks += 1
-            report.fragments += states.count
-            report.healthy += states.filter { $0 }.count
             let missing = states.indices.filter { !states[$0] }
-            report.missing += missing.count
-            for index in missing { report.failuresByNode[chunk.object.fragments[index].node, default: 0] += 1 }
-            guard !missing.isEmpty else { continue }
-            guard states.filter({ $0 }).count >= chunk.object.dataShards else {
+            guard !missing.isEmpty, states.filter({ $0 }).count >= chunk.object.dataShards else { return (states, nil) }
+            return (states, try await rebuild(chunk, missing: missing))
+        }) { chunk, outcome in
+            let (states, replacement) = outcome
+            report.count(states, of: chunk)
+            if let replacement {
+                replacements[chunk.hash] = replacement
+                report.rebuilt += states.filter { !$0 }.count
+            } else if states.filter({ $0 }).count < chunk.object.dataShards {
                 report.unrecoverable.append(chunk.hash)
-                continue
             }
-            replacements[chunk.hash] = try await rebuild(chunk, missing: missing)
-            report.rebuilt += missing.count
         }
         guard !replacements.isEmpty else { return report }
         var repaired = manifest
@@ -114,6 +117,30 @@ public struct Maintenance: Sendable {
         repaired.previous = replacements[reference.hash] ?? reference
         report.newSnapshot = try await log.publish(repaired)
         return report
+    }
+
+    /// Chunks audited, checked or rebuilt at once: each waits on its holders
+    /// (and, on a lossy network, on TCP retransmissions), so one at a time is slow.
+    static let parallelChunks = 8
+
+    /// Runs `work` on every chunk, `parallelChunks` at a time, and hands each
+    /// chunk's result to `collect` as it comes; the first error stops the rest.
+    private func forEach<Outcome: Sendable>(_ chunks: [ChunkRef], _ work: @escaping @Sendable (ChunkRef) async throws -> Outcome,
+                                            collect: (ChunkRef, Outcome) -> Void) async throws {
+        try await withThrowingTaskGroup(of: (ChunkRef, Outcome).self) { group in
+            var next = 0
+            func startNext() {
+                guard next < chunks.count else { return }
+                let chunk = chunks[next]
+                next += 1
+                group.addTask { (chunk, try await work(chunk)) }
+            }
+            for _ in 0..<Self.parallelChunks { startNext() }
+            while let (chunk, outcome) = try await group.next() {
+                collect(chunk, outcome)
+                startNext()
+            }
+        }
     }
 
     /// For each fragment: did its holder return bytes that hash to its key?
