@@ -32,6 +32,13 @@ struct RecoveryBenchTests {
         let predicted = try #require(line["predicted"] as? Double)
         #expect(abs(predicted - 0.889) < 0.01, "P(X ≥ 2), X ~ Bin(4, 2/3) = 0.889")
         #expect(try scratch.read("plot.svg").starts(with: Data("<svg".utf8)))
+        // The saved JSON plots again without a run.
+        try Data(run.stdout.utf8).write(to: URL(fileURLWithPath: scratch.file("runs.jsonl")))
+        let replot = try Flud.run(["bench", "recovery", "--replot", scratch.file("runs.jsonl"), "--plot", scratch.file("again.svg")])
+        #expect(replot.status == 0, "\(replot.stderr)")
+        // The same points (the JSON's rounding may move them by a fraction of a pixel).
+        func points(_ name: String) throws -> Int { String(decoding: try scratch.read(name), as: UTF8.self).components(separatedBy: "<circle").count }
+        #expect(try points("again.svg") == points("plot.svg") && points("plot.svg") == 2)
         #expect(try scratch.listing().filter { $0.hasPrefix("flud-bench-recovery") }.isEmpty, "its data is removed")
         let leftovers = processes(withArgumentContaining: scratch.file("flud-bench-recovery-"))
         #expect(leftovers.isEmpty, "no node process outlives the benchmark: \(leftovers)")
@@ -100,6 +107,7 @@ struct RecoveryBenchTests {
         #expect(model.status == 64)
         #expect(model.stderr.contains("independent, exact or rack"))
         #expect(try Flud.run(["bench", "recovery", "--draws", "0"]).status == 64)
+        #expect(try Flud.run(["bench", "recovery", "--replot", "runs.jsonl"]).status == 64)
         #expect(try Flud.run(["bench", "recovery", "--sweep", "--nodes", "12"]).status == 64)
     }
 }

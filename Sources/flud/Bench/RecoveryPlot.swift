@@ -1,3 +1,5 @@
+import Foundation
+
 /// An SVG of recovery results: restorability against the fraction of nodes
 /// killed, measured (points) and predicted (dashed), and restore and repair
 /// times against it, one colour per code.
@@ -55,5 +57,30 @@ enum RecoveryPlot {
 
     private static func format(_ value: Double) -> String {
         String((value * 100).rounded() / 100)
+    }
+}
+
+extension RecoveryBenchmark.Result {
+    /// A result read back from one of `--json`'s lines, for `--replot`; nil
+    /// when a field the plot needs is missing.
+    init?(jsonLine: Substring) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: Any],
+              let nodes = object["nodes"] as? Int, let k = object["k"] as? Int, let m = object["m"] as? Int,
+              let kill = object["kill"] as? Double, let loss = object["loss"] as? Double,
+              let restorable = object["restorable"] as? Double, let predicted = object["predicted"] as? Double,
+              let restore = object["restore_s"] as? Double, let repair = object["repair_s"] as? Double
+        else { return nil }
+        func number(_ name: String) -> Double { object[name] as? Double ?? 0 }
+        func count(_ name: String) -> Int { object[name] as? Int ?? 0 }
+        let plan = RecoveryBenchmark.Plan(nodes: nodes, dataShards: k, parityShards: m, kill: kill,
+                                          killModel: (object["kill_model"] as? String).flatMap(RecoveryBenchmark.KillModel.init) ?? .independent,
+                                          racks: count("racks"), loss: loss, draws: max(1, count("draws")), lookups: 0, files: 0, fileSize: 0)
+        let lookups = count("dht_lookups")
+        self.init(plan: plan, killed: number("killed"), restorable: restorable, chunksRestorable: number("chunks_restorable"),
+                  predicted: predicted, predictedSD: number("predicted_sd"), chunks: 0, backupSeconds: number("backup_s"),
+                  restoreSeconds: restore, repairSeconds: repair, bytesFetched: count("bytes_fetched"),
+                  fragmentsRebuilt: count("fragments_rebuilt"),
+                  lookupSuccesses: Int((number("dht_success") * Double(lookups)).rounded()), lookups: lookups,
+                  lookupMedian: number("dht_lookup_ms") / 1000, lookupP95: number("dht_lookup_p95_ms") / 1000)
     }
 }

@@ -450,6 +450,10 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write an SVG plot of the results here.", valueName: "file"))
     var plot: String?
 
+    @Option(help: ArgumentHelp("Run nothing: plot the runs without packet loss saved by an earlier --json run (needs --plot).",
+                               valueName: "file.jsonl"))
+    var replot: String?
+
     @Option(help: ArgumentHelp("Where to keep the nodes' data while running.", valueName: "dir"))
     var data: String = NSTemporaryDirectory()
 
@@ -483,6 +487,15 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             try checkArguments()
+            if let replot {
+                guard let plot else { throw Failure.usage("--replot needs --plot FILE.svg") }
+                guard let text = try? String(contentsOfFile: replot, encoding: .utf8) else {
+                    throw Failure(kind: .runtime, description: "cannot read \(replot)")
+                }
+                let results = text.split(separator: "\n").compactMap(RecoveryBenchmark.Result.init(jsonLine:))
+                try write(results.filter { $0.plan.loss == 0 }, to: plot)
+                return
+            }
             let executable = CommandLine.arguments[0].hasPrefix("/")
                 ? CommandLine.arguments[0] : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
             let lossPossible = LossyNetwork.unavailableReason() == nil
@@ -523,13 +536,15 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
                 results.append(result)
                 report(result)
             }
-            if let plot {
-                do {
-                    try RecoveryPlot.svg(results.filter { $0.plan.loss == loss }).write(toFile: plot, atomically: true, encoding: .utf8)
-                } catch {
-                    throw Failure(kind: .runtime, description: "cannot write \(plot) (\(error.localizedDescription))")
-                }
-            }
+            if let plot { try write(results.filter { $0.plan.loss == loss }, to: plot) }
+        }
+    }
+
+    private func write(_ results: [RecoveryBenchmark.Result], to plot: String) throws {
+        do {
+            try RecoveryPlot.svg(results).write(toFile: plot, atomically: true, encoding: .utf8)
+        } catch {
+            throw Failure(kind: .runtime, description: "cannot write \(plot) (\(error.localizedDescription))")
         }
     }
 
