@@ -100,7 +100,8 @@ final class KRPCHandler: ChannelInboundHandler {
             if let id = self.contactID(at: query.address) { self.routingTable.failed(id) }
             query.promise.fail(DHTError.timeout(address: "\(address)"))
         }
-        pending[transaction] = PendingQuery(promise: promise, address: address, timeout: timeoutTask, sentAt: clock())
+        let sentAt = clock()
+        pending[transaction] = PendingQuery(promise: promise, address: address, timeout: timeoutTask, sentAt: sentAt)
         queriesSent += 1
         let message = KRPCMessage(transactionID: transaction, body: .query(method: method, arguments: arguments),
                                   version: DHTNode.clientVersion, readOnly: readOnly)
@@ -108,7 +109,8 @@ final class KRPCHandler: ChannelInboundHandler {
         for resend in stride(from: 1, through: retransmissions, by: 1) {
             let delay = TimeAmount.nanoseconds(wait.nanoseconds * Int64(resend) / Int64(retransmissions + 1))
             context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
-                guard let self, self.pending[transaction] != nil, let context = self.context else { return }
+                // Still this query (not a later one that reused the transaction ID) and still unanswered.
+                guard let self, self.pending[transaction]?.sentAt == sentAt, let context = self.context else { return }
                 self.pending[transaction]?.resent = true
                 self.send(message, to: address, context: context)
             }
