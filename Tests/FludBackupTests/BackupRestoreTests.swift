@@ -17,12 +17,14 @@ final class LocalNetwork: @unchecked Sendable {
     let directory: TemporaryDirectory
     var nodes: [StorageNode?] = []
 
-    init(nodes count: Int) async throws {
+    /// - Parameter defaultLease: the nodes' lease for stores that name none (seconds).
+    init(nodes count: Int, defaultLease: UInt64 = 90 * 86_400) async throws {
         directory = try TemporaryDirectory(prefix: "flud-backup-net")
         var logger = Logger(label: "flud.test-node")
         logger.logLevel = .error
         for index in 0..<count {
             var configuration = StorageNode.Configuration(data: directory.path + "/node-\(index)")
+            configuration.defaultLease = defaultLease
             if let first = nodes.first, let first { configuration.bootstrap = [try DHTNode.address("127.0.0.1:\(first.port)")] }
             nodes.append(try await StorageNode.start(configuration, logger: logger))
         }
@@ -286,7 +288,8 @@ struct BackupRestoreTests {
     /// month later, verify renews every fragment of the kept snapshots, and the
     /// nodes hold our claims for another 90 days from then.
     @Test func leasesOfLiveFragmentsAreRenewedOnceDue() async throws {
-        let network = try await LocalNetwork(nodes: 6)
+        // Nodes that would keep an unnamed lease for one day only.
+        let network = try await LocalNetwork(nodes: 6, defaultLease: 86_400)
         let scratch = try TemporaryDirectory(prefix: "flud-leases")
         let source = scratch.path + "/source"
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
@@ -300,6 +303,13 @@ struct BackupRestoreTests {
         let second = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
         #expect(second.progress.chunksUploaded == 0)
         #expect(second.leasesRenewed == 0, "stored today: not due")
+        // Stored with the client's own term, not the nodes' one-day default.
+        let stored = UInt64(Date().timeIntervalSince1970)
+        for location in first.manifest.entries.flatMap({ $0.chunks ?? [] }).flatMap(\.object.fragments) {
+            let node = network.nodes.compactMap { $0 }.first { "127.0.0.1:\($0.port)" == location.node }!
+            let claim = try node.store.claims(on: ContentHash(hex: location.key)!).first { $0.owner.bytes == keys.wireIdentity.publicKey.bytes }
+            #expect(claim.map { $0.leaseExpiry + 60 >= stored + Leases.term && $0.leaseExpiry <= stored + Leases.term } == true)
+        }
         let report = try await Maintenance(keys: keys, network: client).verify(sample: 0, renewingLeasesIn: home)
         #expect(report.leasesRenewed == 0 && report.leasesFailed == 0)
 

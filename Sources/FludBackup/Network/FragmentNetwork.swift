@@ -3,6 +3,7 @@ import FludDHT
 import FludNode
 import FludStore
 import FludWire
+import Foundation
 import NIOCore
 
 /// The storage nodes a backup talks to: found through the DHT, one reused
@@ -122,7 +123,8 @@ public actor FragmentNetwork {
         var lastError: Error = BackupError.notEnoughNodes(found: nodes.count)
         for address in [preferred] + alternates.filter({ $0 != preferred }) {
             do {
-                try await client(for: address).store(bytes, key: key)
+                // An explicit lease, the term `Leases` renews by, whatever the node's default.
+                try await client(for: address).store(bytes, key: key, leaseExpiry: UInt64(Date().timeIntervalSince1970) + Leases.term)
                 note(.storeSucceeded(bytes: bytes.count), at: address)
                 return address
             } catch {
