@@ -26,6 +26,9 @@ public actor FragmentNetwork {
     private let ledgerStore: BlockStore?
     /// Each connected node's key, by "host:port", for the ledger.
     private var nodeKeys: [String: PeerKey] = [:]
+    /// DHT IDs of the nodes the ledger distrusts: read once, then kept up to
+    /// date as events are noted (placement asks for every chunk).
+    private var distrusted: Set<NodeID>
 
     /// Joins the DHT through `bootstrap` (as a read-only client) and, when
     /// `discovering` (placement needs it; fetching from known locations does
@@ -56,18 +59,19 @@ public actor FragmentNetwork {
         self.identity = identity
         self.ledger = ledger
         self.ledgerStore = ledgerStore
+        distrusted = Set((ledger?.peers ?? [:]).filter { Self.isDistrusted($0.value) }.keys.map(StorageNode.nodeID(for:)))
     }
 
     /// The order to fetch from `holders` (indices): nodes that failed in this
     /// run or that the ledger distrusts last, the rest as given.
     public func fetchOrder(_ holders: [String]) -> [Int] {
-        let distrusted = distrustedNodes()
-        let doubtful = holders.map { failed.contains($0) || nodeKeys[$0].map { distrusted.contains(StorageNode.nodeID(for: $0)) } == true }
+        let doubtful = holders.map { isDoubtful($0, id: nodeKeys[$0].map(StorageNode.nodeID(for:))) }
         return holders.indices.filter { !doubtful[$0] } + holders.indices.filter { doubtful[$0] }
     }
 
-    private func distrustedNodes() -> Set<NodeID> {
-        Set((ledger?.peers ?? [:]).filter { Self.isDistrusted($0.value) }.keys.map(StorageNode.nodeID(for:)))
+    /// Failed in this run, or distrusted by the ledger (when its ID is known).
+    private func isDoubtful(_ address: String, id: NodeID?) -> Bool {
+        failed.contains(address) || id.map(distrusted.contains) == true
     }
 
     /// A node we have seen fail us repeatedly, more often than serve us.
@@ -104,12 +108,8 @@ public actor FragmentNetwork {
     /// trust ledger distrusts last, each used once before any is used twice.
     public func placement(for name: ContentHash, count: Int) -> [String] {
         let target = NodeID(bytes: name.bytes.prefix(NodeID.byteCount))!
-        let distrusted = distrustedNodes()
-        func isDoubtful(_ node: (address: String, id: NodeID)) -> Bool {
-            failed.contains(node.address) || distrusted.contains(node.id)
-        }
         let ordered = nodes.sorted { lhs, rhs in
-            let (lhsDoubtful, rhsDoubtful) = (isDoubtful(lhs), isDoubtful(rhs))
+            let (lhsDoubtful, rhsDoubtful) = (isDoubtful(lhs.address, id: lhs.id), isDoubtful(rhs.address, id: rhs.id))
             if lhsDoubtful != rhsDoubtful { return !lhsDoubtful }
             return lhs.id.distance(to: target) < rhs.id.distance(to: target)
         }.map(\.address)
@@ -154,33 +154,25 @@ public actor FragmentNetwork {
     /// True if the node at `address` holds `key` for us; false if it answers
     /// that it does not; throws if it cannot be asked.
     public func holds(_ key: ContentHash, at address: String) async throws -> Bool {
-        do {
-            _ = try await client(for: address).stat(key)
-            return true
-        } catch let error as WireError {
-            if case .refused(.notFound, _) = error { return false }
-            await markFailed(address, error)
-            throw error
-        }
+        try await claimRequest(at: address) { _ = try await $0.stat(key) }
     }
 
     /// Extends our claim on `key` at `address` to at least `leaseExpiry`;
     /// false if the node holds no claim of ours; throws if it cannot be asked.
     public func renew(_ key: ContentHash, at address: String, until leaseExpiry: UInt64) async throws -> Bool {
-        do {
-            _ = try await client(for: address).renew(key, until: leaseExpiry)
-            return true
-        } catch let error as WireError {
-            if case .refused(.notFound, _) = error { return false }
-            await markFailed(address, error)
-            throw error
-        }
+        try await claimRequest(at: address) { _ = try await $0.renew(key, until: leaseExpiry) }
     }
 
     /// Drops our claim on `key` at `address`; false if the node had none.
     public func deleteClaim(_ key: ContentHash, at address: String) async throws -> Bool {
+        try await claimRequest(at: address) { try await $0.delete(key) }
+    }
+
+    /// Runs a request about one of our claims: true when it succeeds, false
+    /// when the node holds no such claim, and any other failure thrown.
+    private func claimRequest(at address: String, _ request: (FragmentClient) async throws -> Void) async throws -> Bool {
         do {
-            try await client(for: address).delete(key)
+            try await request(try await client(for: address))
             return true
         } catch let error as WireError {
             if case .refused(.notFound, _) = error { return false }
@@ -203,6 +195,8 @@ public actor FragmentNetwork {
     private func note(_ event: TrustLedger.Event, at address: String) {
         guard let ledger, let key = nodeKeys[address] else { return }
         ledger.record(event, for: key)
+        let id = StorageNode.nodeID(for: key)
+        if Self.isDistrusted(ledger[key]) { distrusted.insert(id) } else { distrusted.remove(id) }
     }
 
     private func markFailed(_ address: String, _ error: Error) async {

@@ -142,8 +142,7 @@ public struct Backup: Sendable {
                             }
                             let uploaded = try await transfer.upload(chunk, hash: hash, dataShards: k, parityShards: m)
                             // Remembered by the uploading task, so concurrent uploads share one index commit.
-                            try await index.remember(uploaded)
-                            try await index.markRenewed([uploaded.hash], at: UInt64(Date().timeIntervalSince1970))
+                            try await index.remember(uploaded, storedAt: UInt64(Date().timeIntervalSince1970))
                             return ChunkLanding(entry: entryIndex, slot: slot, chunk: uploaded, uploaded: true)
                         }
                     }

@@ -24,8 +24,10 @@ final class LocalIndex: Sendable {
         return try? JSONDecoder().decode(ChunkRef.self, from: Data(data))
     }
 
-    func remember(_ chunk: ChunkRef) async throws {
+    /// Remembers an uploaded chunk, stored (so its leases start) at `time`.
+    func remember(_ chunk: ChunkRef, storedAt time: UInt64) async throws {
         try await store.table("chunks").set(Array(try JSONEncoder().encode(chunk)), for: Array(chunk.hash.utf8))
+        try await markRenewed([chunk.hash], at: time)
     }
 
     /// Forgets a chunk whose fragments were deleted, so no backup reuses it.

@@ -206,8 +206,7 @@ struct RecoveryBenchmark {
                          keys: UserKeys, originals: [String: ContentHash], target: String, repairing: Bool) async throws -> Draw {
         var draw = Draw(killed: victims.count)
         let dead = Set(victims)
-        draw.chunksRestorable = Double(holders.filter { $0.filter { !dead.contains($0) }.count >= plan.dataShards }.count)
-            / Double(max(1, holders.count))
+        draw.chunksRestorable = Self.restorableFraction(holders, dead: dead, needing: plan.dataShards)
         let alive = processes.addresses.indices.filter { !dead.contains($0) }
         // No node left: nothing to ask, nothing restorable.
         guard !alive.isEmpty else { return draw }
@@ -222,9 +221,9 @@ struct RecoveryBenchmark {
         }
 
         // Lookups of random targets, four at a time: a success finds the live node closest to the target.
-        for _ in stride(from: 0, to: plan.lookups, by: 4) {
+        for first in stride(from: 0, to: plan.lookups, by: 4) {
             let outcomes = await withTaskGroup(of: (Bool, Double).self) { group in
-                for _ in 0..<4 {
+                for _ in first..<min(plan.lookups, first + 4) {
                     group.addTask {
                         let goal = NodeID.random()
                         let closest = alive.map { nodeIDs[$0] }.min { $0.distance(to: goal) < $1.distance(to: goal) }
@@ -258,14 +257,17 @@ struct RecoveryBenchmark {
         return draw
     }
 
+    /// The fraction of chunks (each given by its holders' node indices) with
+    /// at least `needed` holders outside `dead`.
+    static func restorableFraction(_ holders: [[Int]], dead: Set<Int>, needing needed: Int) -> Double {
+        Double(holders.filter { $0.filter { !dead.contains($0) }.count >= needed }.count) / Double(max(1, holders.count))
+    }
+
     /// The standard deviation of one draw's restorable-chunk fraction, from
     /// 2,000 simulated failure plans over the real placement `holders`.
     static func simulatedSpread(_ plan: Plan, holders: [[Int]]) -> Double {
         guard !holders.isEmpty else { return 0 }
-        let fractions = (0..<2000).map { _ -> Double in
-            let dead = Set(plan.victims())
-            return Double(holders.filter { $0.filter { !dead.contains($0) }.count >= plan.dataShards }.count) / Double(holders.count)
-        }
+        let fractions = (0..<2000).map { _ in restorableFraction(holders, dead: Set(plan.victims()), needing: plan.dataShards) }
         let average = fractions.reduce(0, +) / Double(fractions.count)
         return (fractions.map { ($0 - average) * ($0 - average) }.reduce(0, +) / Double(fractions.count - 1)).squareRoot()
     }
