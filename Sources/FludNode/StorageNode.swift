@@ -123,7 +123,7 @@ public final class StorageNode: Sendable {
     /// Joins through `bootstrap` and the contacts saved at the last stop.
     private func join(_ bootstrap: [SocketAddress]) async {
         let saved = (try? store.table("dht").value(for: Self.routingKey)).flatMap(NodeContact.decodeCompact) ?? []
-        let known = saved.compactMap { try? DHTNode.address("\($0.host):\($0.port)") }
+        let known = saved.map(\.socketAddress)
         if !(bootstrap + known).isEmpty { _ = await dht.bootstrap(from: bootstrap + known) }
     }
 

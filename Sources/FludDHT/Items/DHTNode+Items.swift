@@ -1,6 +1,7 @@
 extension DHTNode {
-    /// Stores `item` on the k nodes closest to its target (BEP 44 `put`):
-    /// looks them up, asks each for a write token with `get`, then puts.
+    /// Stores `item` on the k nodes closest to its target (BEP 44 `put`): one
+    /// lookup that asks each node with `get`, so the k closest hand out their
+    /// write tokens on the way, then a `put` to each.
     ///
     /// - Parameter cas: for mutable items, only replace the version with this sequence number.
     /// - Returns: how many nodes accepted the item.
@@ -18,19 +19,17 @@ extension DHTNode {
             if let cas { arguments["cas"] = .integer(cas) }
         }
         let putArguments = arguments
-        let holders = await lookup(target)
+        let walk = await walk(to: target, asking: "get", ["target": .bytes(target.bytes)])
         let outcomes = await withTaskGroup(of: Result<Void, Error>.self) { group in
-            for holder in holders {
+            for holder in walk.closest {
                 group.addTask {
                     do {
-                        let address = try DHTNode.address("\(holder.host):\(holder.port)")
-                        let answer = try await self.query("get", ["target": .bytes(target.bytes)], to: address)
-                        guard let token = answer.values["token"]?.bytesValue else {
+                        guard let token = walk.answers[holder.id]?.values["token"]?.bytesValue else {
                             throw DHTError.malformedResponse("no write token")
                         }
                         var put = putArguments
                         put["token"] = .bytes(token)
-                        _ = try await self.query("put", put, to: address)
+                        _ = try await self.query("put", put, to: holder.socketAddress)
                         return .success(())
                     } catch {
                         return .failure(error)
@@ -45,20 +44,25 @@ extension DHTNode {
         return stored
     }
 
-    /// Gets the item stored at `target` from the nodes closest to it
-    /// (BEP 44 `get`). Answers that do not match the target (immutable) or
-    /// carry a bad signature (mutable) are ignored; of mutable items the one
-    /// with the highest sequence number wins. Nil when nobody has it.
+    /// Gets the item stored at `target` (BEP 44 `get`) with one lookup that
+    /// asks each node with `get`. An immutable item proves itself (its hash is
+    /// the target), so the first one ends the lookup; of mutable items, the
+    /// valid one with the highest sequence number among the nodes asked wins.
+    /// Answers that do not match the target or carry a bad signature are
+    /// ignored. Nil when nobody has it.
     ///
-    /// When none of the k closest nodes found has it (their set can differ from
-    /// the one the put saw), the next k closest this node knows are asked too.
+    /// When none of the nodes the lookup asked has it (the k closest can differ
+    /// from those the put saw), the next k closest this node knows are asked too.
     ///
     /// - Parameter salt: for mutable items, the salt the target was made with.
     public func get(_ target: NodeID, salt: [UInt8] = []) async -> StoredItem? {
-        let closest = await lookup(target)
-        if let item = await ask(closest, for: target, salt: salt) { return item }
-        let asked = Set(closest.map(\.id))
-        let next = await closestKnown(to: target, count: 3 * RoutingTable.bucketSize).filter { !asked.contains($0.id) }
+        let walk = await walk(to: target, asking: "get", ["target": .bytes(target.bytes)]) { answer in
+            Self.item(in: answer, target: target, salt: salt).map { $0.mutable == nil } ?? false
+        }
+        if let item = Self.newest(walk.answers.values.compactMap { Self.item(in: $0, target: target, salt: salt) }) {
+            return item
+        }
+        let next = await closestKnown(to: target, count: 3 * RoutingTable.bucketSize).filter { walk.answers[$0.id] == nil }
         return await ask(Array(next.prefix(RoutingTable.bucketSize)), for: target, salt: salt)
     }
 
@@ -67,21 +71,29 @@ extension DHTNode {
         let answers = await withTaskGroup(of: StoredItem?.self) { group in
             for holder in holders {
                 group.addTask {
-                    guard let address = try? DHTNode.address("\(holder.host):\(holder.port)"),
-                          let answer = try? await self.query("get", ["target": .bytes(target.bytes)], to: address,
-                                                             retransmissions: DHTNode.lookupRetransmissions),
-                          let value = answer.values["v"] else { return nil }
-                    var item = StoredItem(immutable: value)
-                    if let publicKey = answer.values["k"]?.bytesValue, let signature = answer.values["sig"]?.bytesValue,
-                       let sequence = answer.values["seq"]?.integerValue {
-                        item.mutable = StoredItem.Mutable(publicKey: publicKey, salt: salt, sequence: sequence, signature: signature)
-                    }
-                    guard item.target == target, item.validate() == nil else { return nil }
-                    return item
+                    guard let answer = try? await self.query("get", ["target": .bytes(target.bytes)], to: holder.socketAddress,
+                                                             retransmissions: DHTNode.lookupRetransmissions) else { return nil }
+                    return Self.item(in: answer, target: target, salt: salt)
                 }
             }
             return await group.reduce(into: [StoredItem]()) { if let item = $1 { $0.append(item) } }
         }
-        return answers.max { ($0.mutable?.sequence ?? 0) < ($1.mutable?.sequence ?? 0) }
+        return Self.newest(answers)
+    }
+
+    /// The item an answer to `get` carries, if it is valid for `target`.
+    private static func item(in answer: QueryAnswer, target: NodeID, salt: [UInt8]) -> StoredItem? {
+        guard let value = answer.values["v"] else { return nil }
+        var item = StoredItem(immutable: value)
+        if let publicKey = answer.values["k"]?.bytesValue, let signature = answer.values["sig"]?.bytesValue,
+           let sequence = answer.values["seq"]?.integerValue {
+            item.mutable = StoredItem.Mutable(publicKey: publicKey, salt: salt, sequence: sequence, signature: signature)
+        }
+        guard item.target == target, item.validate() == nil else { return nil }
+        return item
+    }
+
+    private static func newest(_ items: [StoredItem]) -> StoredItem? {
+        items.max { ($0.mutable?.sequence ?? 0) < ($1.mutable?.sequence ?? 0) }
     }
 }

@@ -24,8 +24,8 @@ public final class DHTNode: Sendable {
     public let id: NodeID
     /// The UDP port the node listens on.
     public let port: Int
-    private let channel: Channel
-    private let handler: NIOLoopBound<KRPCHandler>
+    let channel: Channel
+    let handler: NIOLoopBound<KRPCHandler>
     /// How long a single query waits for its answer.
     public let queryTimeout: TimeAmount
 
@@ -37,8 +37,10 @@ public final class DHTNode: Sendable {
     public static func start(id: NodeID = .random(), host: String = "127.0.0.1", port: Int = 0,
                              readOnly: Bool = false, queryTimeout: TimeAmount = .seconds(2),
                              group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DHTNode {
+        // No SO_REUSEADDR: on UDP it lets the kernel hand a port already in
+        // use to a second socket bound to port 0, and the two then steal each
+        // other's answers. UDP has no TIME_WAIT, so restarts need no reuse.
         let channel = try await DatagramBootstrap(group: group.next())
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = KRPCHandler(ownID: id, readOnly: readOnly, eventLoop: channel.eventLoop, clock: { monotonicNow() })
@@ -80,15 +82,24 @@ public final class DHTNode: Sendable {
         return contacts
     }
 
-    /// Pings each bootstrap address (filling the routing table with those that
-    /// answer), then looks up our own ID to meet our neighbours. Returns the
-    /// number of contacts in the routing table.
+    /// Joins as Kademlia prescribes: pings each bootstrap address (filling the
+    /// routing table with those that answer), looks up our own ID to meet our
+    /// neighbours, then looks up a random ID in every bucket's range, so the
+    /// table also knows nodes in the far half of the ID space and not only on
+    /// the path to ourselves. Returns the number of contacts in the routing table.
     @discardableResult
     public func bootstrap(from addresses: [SocketAddress]) async -> Int {
         await withTaskGroup(of: Void.self) { group in
             for address in addresses { group.addTask { _ = try? await self.ping(address) } }
         }
         _ = await lookup(id)
+        let targets: [NodeID] = (try? await onLoop { handler -> [NodeID] in
+            var generator = SystemRandomNumberGenerator()
+            return handler.routingTable.refreshTargets(now: monotonicNow(), idleSeconds: 0, using: &generator)
+        }) ?? []
+        await withTaskGroup(of: Void.self) { group in
+            for target in targets { group.addTask { _ = await self.lookup(target) } }
+        }
         return await routingTableSize()
     }
 
@@ -157,7 +168,7 @@ extension DHTNode {
         let (quiet, targets) = plan
         await withTaskGroup(of: Void.self) { group in
             for contact in quiet {
-                group.addTask { _ = try? await self.ping(DHTNode.address("\(contact.host):\(contact.port)")) }
+                group.addTask { _ = try? await self.ping(contact.socketAddress) }
             }
         }
         for target in targets { _ = await lookup(target) }

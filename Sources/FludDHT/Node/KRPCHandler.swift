@@ -23,12 +23,16 @@ final class KRPCHandler: ChannelInboundHandler {
     /// rather than after a fixed long timeout.
     private var roundTrips: [SocketAddress: Double] = [:]
     private var overallRoundTrip: Double?
+    /// When each address last let a query time out (all its retransmissions
+    /// unanswered); our lookups ask such suspects last. Cleared by any datagram
+    /// from the address.
+    var unresponsive: [SocketAddress: Double] = [:]
     /// Queries sent, for `flud bench dht`'s messages per lookup.
     private(set) var queriesSent = 0
     private var nextTransaction: UInt16 = 0
     private var context: ChannelHandlerContext?
-    private let eventLoop: EventLoop
-    private let clock: @Sendable () -> Double
+    let eventLoop: EventLoop
+    let clock: @Sendable () -> Double
 
     static let maximumPeersPerInfoHash = 100
     static let maximumInfoHashes = 10_000
@@ -54,6 +58,15 @@ final class KRPCHandler: ChannelInboundHandler {
         roundTrips[address] = roundTrips[address].map { 0.875 * $0 + 0.125 * seconds } ?? seconds
         overallRoundTrip = overallRoundTrip.map { 0.875 * $0 + 0.125 * seconds } ?? seconds
         if roundTrips.count > 10_000 { roundTrips.removeAll(keepingCapacity: true) }
+    }
+
+    private func noteUnresponsive(_ address: SocketAddress) {
+        let now = clock()
+        if unresponsive.count >= 10_000 {
+            unresponsive = unresponsive.filter { now - $0.value < Self.suspectSeconds }
+            if unresponsive.count >= 10_000 { unresponsive.removeAll(keepingCapacity: true) }
+        }
+        unresponsive[address] = now
     }
 
     init(ownID: NodeID, readOnly: Bool, eventLoop: EventLoop, clock: @escaping @Sendable () -> Double) {
@@ -98,6 +111,7 @@ final class KRPCHandler: ChannelInboundHandler {
         let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
             guard let self, let query = self.pending.removeValue(forKey: transaction) else { return }
             if let id = self.contactID(at: query.address) { self.routingTable.failed(id) }
+            self.noteUnresponsive(query.address)
             query.promise.fail(DHTError.timeout(address: "\(address)"))
         }
         let sentAt = clock()
@@ -134,6 +148,8 @@ final class KRPCHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
+        // Anything from a suspect, even an answer that came too late, shows it is alive.
+        if !unresponsive.isEmpty { unresponsive[envelope.remoteAddress] = nil }
         let bytes = Array(envelope.data.readableBytesView)
         let message: KRPCMessage
         do {

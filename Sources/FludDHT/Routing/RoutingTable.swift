@@ -96,11 +96,28 @@ public struct RoutingTable: Sendable {
     /// The `count` contacts closest to `target` by XOR distance, bad ones last.
     /// Never empty while the table holds any contact.
     public func closest(to target: NodeID, count: Int = bucketSize) -> [NodeContact] {
-        let all = buckets.flatMap(\.entries)
-        return all.sorted { lhs, rhs in
-            if lhs.isBad != rhs.isBad { return !lhs.isBad }
-            return lhs.contact.id.distance(to: target) < rhs.contact.id.distance(to: target)
-        }.prefix(count).map(\.contact)
+        var usable: [NodeContact] = []
+        var bad: [NodeContact] = []
+        usable.reserveCapacity(count + 1)
+        for bucket in buckets {
+            for entry in bucket.entries {
+                if entry.isBad {
+                    Self.keepClosest(entry.contact, in: &bad, count: count, to: target)
+                } else {
+                    Self.keepClosest(entry.contact, in: &usable, count: count, to: target)
+                }
+            }
+        }
+        return Array((usable + bad).prefix(count))
+    }
+
+    /// Inserts `contact` into `closest` (sorted, closest first) if it is among
+    /// the `count` closest to `target`: a bounded selection, no full sort.
+    private static func keepClosest(_ contact: NodeContact, in closest: inout [NodeContact], count: Int, to target: NodeID) {
+        if closest.count == count, let last = closest.last, !contact.id.isCloser(than: last.id, to: target) { return }
+        let position = closest.firstIndex { contact.id.isCloser(than: $0.id, to: target) } ?? closest.endIndex
+        closest.insert(contact, at: position)
+        if closest.count > count { closest.removeLast() }
     }
 
     /// Contacts that have been silent long enough to deserve a ping.

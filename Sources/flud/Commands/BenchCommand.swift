@@ -11,7 +11,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure flud's throughput on this machine.",
-        subcommands: [CodecBenchCommand.self, StoreBenchCommand.self, DHTBenchCommand.self, NodeBenchCommand.self,
+        subcommands: [CodecBenchCommand.self, StoreBenchCommand.self, DHTBenchCommand.self, DHTSimulationBenchCommand.self,
+                      NodeBenchCommand.self,
                       PipelineBenchCommand.self, RecoveryBenchCommand.self]
     )
 }
@@ -248,6 +249,65 @@ struct DHTBenchCommand: AsyncParsableCommand {
                     print(phase.name.padded(27) + String(phase.count).padded(6) + String(format2: phase.success).padded(9)
                           + String(format2: phase.p50).padded(9) + String(format2: phase.p99).padded(9)
                           + String(Int(phase.operationsPerSecond)).padded(10) + String(format2: phase.messagesPerLookup))
+                }
+            }.run()
+        }
+    }
+}
+
+struct DHTSimulationBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dht-sim",
+        abstract: "DHT lookups on simulated networks of up to tens of thousands of nodes (virtual clock, no sockets).",
+        discussion: """
+            For each size in --nodes, builds a network whose nodes join one by one \
+            (each learns one live node and looks up its own ID), then runs --lookups \
+            lookups of random targets from random nodes with the node's own lookup \
+            code: α = 3, k = 8, messages 10-100 ms round trip, 500 ms timeout. On the \
+            largest network, --churn of the nodes then leave without a goodbye and the \
+            lookups run twice; then the survivors do 18 minutes of the upkeep a node \
+            does every minute (ping quiet contacts, refresh idle buckets) before a \
+            third run, and as many new nodes join before a last one. \
+            success: the live node closest to the target was found. hops: discovery \
+            hops to it (a node the origin knew is 1). Times are virtual.
+            """
+    )
+
+    @Option(help: ArgumentHelp("Network sizes, comma-separated.", valueName: "n,..."))
+    var nodes: String = "500,1000,2000,5000,10000"
+
+    @Option(help: "Lookups per phase.")
+    var lookups: Int = 1000
+
+    @Option(help: ArgumentHelp("Fraction of the largest network that leaves, 0 to 0.9.", valueName: "fraction"))
+    var churn: Double = 0.5
+
+    @Flag(help: "Print one JSON object per phase instead of a table.")
+    var json = false
+
+    func run() throws {
+        try reportingFailures {
+            let sizes = nodes.split(separator: ",").compactMap { Int($0) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ (16...200_000).contains($0) }), sizes.count == nodes.split(separator: ",").count else {
+                throw Failure.usage("--nodes must be a comma-separated list of sizes from 16 to 200000")
+            }
+            guard (1...1_000_000).contains(lookups) else { throw Failure.usage("--lookups must be 1 to 1000000") }
+            guard (0...0.9).contains(churn) else { throw Failure.usage("--churn must be 0 to 0.9") }
+            if !json { print("nodes   phase                          success  hops  max  msgs/lookup  timeouts  p50 ms  p99 ms") }
+            let json = self.json
+            DHTSimulationBenchmark(sizes: sizes, lookups: lookups, churn: churn) { phase in
+                if json {
+                    print(JSONLine().field("nodes", phase.nodes).field("phase", phase.name).field("lookups", phase.reports.count)
+                        .field("success", (phase.success * 1000).rounded() / 1000)
+                        .field("hops_mean", (phase.meanHops * 100).rounded() / 100).field("hops_max", phase.maximumHops)
+                        .field("msgs_per_lookup", (phase.messagesPerLookup * 10).rounded() / 10)
+                        .field("timeouts_per_lookup", (phase.timeoutsPerLookup * 100).rounded() / 100)
+                        .field("p50_ms", phase.p50.rounded()).field("p99_ms", phase.p99.rounded()).text)
+                } else {
+                    print(String(phase.nodes).padded(8) + phase.name.padded(31) + String(format2: phase.success).padded(9)
+                          + String(format2: phase.meanHops).padded(6) + String(phase.maximumHops).padded(5)
+                          + String(format2: phase.messagesPerLookup).padded(13) + String(format2: phase.timeoutsPerLookup).padded(10)
+                          + String(Int(phase.p50)).padded(8) + String(Int(phase.p99)))
                 }
             }.run()
         }

@@ -1,0 +1,96 @@
+/// The bookkeeping of one iterative Kademlia lookup, apart from any transport:
+/// which contacts to ask next, who answered, when to stop. ``DHTNode`` drives
+/// it with UDP queries on its event loop; the simulator drives the same code
+/// with virtual messages, so what the simulation shows is what the node does.
+///
+/// A driver keeps calling ``next()`` while it has room for another query in
+/// flight; the lookup is over when ``next()`` returns nil with nothing in flight.
+/// A contact is asked only while it is closer to the target than the `count`
+/// closest that have answered. Suspects (contacts that recently went silent
+/// for the caller) are asked last: only if, once everyone else is done, fewer
+/// than `count` contacts have answered. A lookup therefore pays for a dead
+/// contact once, not on every lookup that passes it.
+public struct LookupState {
+    public let target: NodeID
+    public let count: Int
+    private let ownID: NodeID
+    private let isSuspect: (NodeContact) -> Bool
+    /// Every contact met, closest first.
+    private var candidates: [NodeContact] = []
+    private var seen = Set<NodeID>()
+    private var asked = Set<NodeID>()
+    /// Contacts that answered, closest first.
+    public private(set) var answered: [NodeContact] = []
+    public private(set) var inFlight = 0
+
+    public init(target: NodeID, count: Int, ownID: NodeID, startingFrom known: [NodeContact],
+                isSuspect: @escaping (NodeContact) -> Bool = { _ in false }) {
+        self.target = target
+        self.count = count
+        self.ownID = ownID
+        self.isSuspect = isSuspect
+        learn(known)
+    }
+
+    /// The next contact to query (now counted in flight), or nil if none should be now.
+    public mutating func next() -> NodeContact? {
+        let worst = answered.count >= count ? answered[count - 1].id : nil
+        var fallback: NodeContact?
+        for candidate in candidates where !asked.contains(candidate.id) {
+            if let worst, !candidate.id.isCloser(than: worst, to: target) { break }
+            if isSuspect(candidate) {
+                fallback = fallback ?? candidate
+                continue
+            }
+            return ask(candidate)
+        }
+        // Suspects only when everyone else is done and the result is short.
+        guard inFlight == 0, answered.count < count, let fallback else { return nil }
+        return ask(fallback)
+    }
+
+    /// `contact` answered, naming `found` as closer contacts.
+    public mutating func received(_ found: [NodeContact], from contact: NodeContact) {
+        inFlight -= 1
+        answered.insert(contact, at: answered.firstIndex { contact.id.isCloser(than: $0.id, to: target) } ?? answered.endIndex)
+        learn(found)
+    }
+
+    /// A query to `contact` failed or timed out.
+    public mutating func failed(_ contact: NodeContact) {
+        inFlight -= 1
+    }
+
+    /// The `count` closest that answered; when none did, the closest known, so
+    /// a lookup never comes back empty while it knew of any contact.
+    public var result: [NodeContact] {
+        answered.isEmpty ? Array(candidates.prefix(count)) : Array(answered.prefix(count))
+    }
+
+    private mutating func ask(_ contact: NodeContact) -> NodeContact {
+        asked.insert(contact.id)
+        inFlight += 1
+        return contact
+    }
+
+    private mutating func learn(_ contacts: [NodeContact]) {
+        for contact in contacts where contact.id != ownID && seen.insert(contact.id).inserted {
+            let position = candidates.firstIndex { contact.id.isCloser(than: $0.id, to: target) } ?? candidates.endIndex
+            candidates.insert(contact, at: position)
+        }
+    }
+}
+
+extension NodeID {
+    /// Whether `self` is closer than `other` to `target` by XOR distance,
+    /// without building either distance.
+    @inlinable
+    public func isCloser(than other: NodeID, to target: NodeID) -> Bool {
+        for index in 0..<Self.byteCount {
+            let mine = bytes[index] ^ target.bytes[index]
+            let theirs = other.bytes[index] ^ target.bytes[index]
+            if mine != theirs { return mine < theirs }
+        }
+        return false
+    }
+}
