@@ -62,7 +62,7 @@ public final class StorageNode: Sendable {
     public static func start(_ configuration: Configuration, logger: Logger = Logger(label: "flud.node")) async throws -> StorageNode {
         let identity = try PeerIdentity.loadOrCreate(at: configuration.data + "/identity.key")
         var options = configuration.store
-        options.tables = Array(Set(options.tables + ["dht", "trust"]))
+        options.tables = Array(Set(options.tables + ["dht", "dht-items", "trust"]))
         let store = try BlockStore(directory: configuration.data, options: options)
         do {
             let ledger = try TrustLedger(table: store.table("trust"), policy: configuration.trust)
@@ -78,6 +78,7 @@ public final class StorageNode: Sendable {
             let node = StorageNode(identity: identity, dht: dht, store: store, ledger: ledger, port: dht.port,
                                    server: server, metrics: metrics, logger: logger)
             await holder.set(node)
+            await node.restoreItems()
             await node.join(configuration.bootstrap)
             await node.updateLevels()
             logger.info("node started", metadata: ["port": "\(node.port)", "key": "\(identity.publicKey.hex)"])
@@ -120,6 +121,54 @@ public final class StorageNode: Sendable {
         self.logger = logger
     }
 
+    /// Saves what must outlive a restart: the trust ledger, the routing
+    /// table, and the DHT items stored or dropped since the last save.
+    private func saveState() async throws {
+        try await ledger.flush()
+        try await store.table("dht").set(await dht.knownContacts().flatMap(\.compact), for: Self.routingKey)
+        let items = store.table("dht-items")
+        let now = Date().timeIntervalSince1970
+        var kept: [(key: [UInt8], value: [UInt8])] = []
+        for (target, held) in await dht.drainItemChanges() {
+            if let (item, age) = held {
+                kept.append((target.bytes, Self.itemRecord(item, storedAt: now - age)))
+            } else {
+                _ = try await items.remove(target.bytes)
+            }
+        }
+        if !kept.isEmpty { try await items.set(kept) }
+    }
+
+    /// Takes back the DHT items saved before the last stop; a record that is
+    /// damaged, no longer valid or expired is deleted.
+    private func restoreItems() async {
+        let table = store.table("dht-items")
+        let now = Date().timeIntervalSince1970
+        let records = (try? table.entries()) ?? []
+        let saved = records.compactMap { key, value in
+            Self.item(fromRecord: value).flatMap { item, storedAt in item.target.bytes == key ? (item, now - storedAt) : nil }
+        }
+        let restored = await dht.restoreItems(saved)
+        for (key, _) in records where NodeID(bytes: key).map({ !restored.contains($0) }) ?? true {
+            _ = try? await table.remove(key)
+        }
+        if !records.isEmpty {
+            logger.info("restored DHT items", metadata: ["items": "\(restored.count)", "dropped": "\(records.count - restored.count)"])
+        }
+    }
+
+    /// A saved DHT item: when it was stored (Unix seconds, 8 bytes big-endian)
+    /// and the item's own record.
+    static func itemRecord(_ item: StoredItem, storedAt: Double) -> [UInt8] {
+        withUnsafeBytes(of: UInt64(max(0, storedAt)).bigEndian, Array.init) + item.record
+    }
+
+    static func item(fromRecord bytes: [UInt8]) -> (StoredItem, storedAt: Double)? {
+        guard bytes.count > 8, let item = StoredItem(record: Array(bytes[8...])) else { return nil }
+        let storedAt = bytes[..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return (item, Double(storedAt))
+    }
+
     /// Joins through `bootstrap` and the contacts saved at the last stop.
     private func join(_ bootstrap: [SocketAddress]) async {
         let saved = (try? store.table("dht").value(for: Self.routingKey)).flatMap(NodeContact.decodeCompact) ?? []
@@ -128,14 +177,14 @@ public final class StorageNode: Sendable {
     }
 
     /// Periodic upkeep: refreshes the routing table, drops expired leases,
-    /// saves the trust ledger and updates the level metrics.
+    /// saves the trust ledger, routing table and DHT items, and updates the
+    /// level metrics.
     public func maintain() async {
         await dht.maintain()
         do {
             let dropped = try await store.collectExpiredLeases(now: UInt64(Date().timeIntervalSince1970))
             if dropped > 0 { logger.info("dropped expired claims", metadata: ["claims": "\(dropped)"]) }
-            try await ledger.flush()
-            try await store.table("dht").set(await dht.knownContacts().flatMap(\.compact), for: Self.routingKey)
+            try await saveState()
         } catch {
             logger.error("upkeep failed", metadata: ["error": "\(error)"])
         }
@@ -195,8 +244,7 @@ public final class StorageNode: Sendable {
     public func stop() async {
         await server.close()
         do {
-            try await ledger.flush()
-            try await store.table("dht").set(await dht.knownContacts().flatMap(\.compact), for: Self.routingKey)
+            try await saveState()
         } catch {
             logger.error("could not save state at stop", metadata: ["error": "\(error)"])
         }

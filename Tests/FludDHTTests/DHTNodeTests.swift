@@ -36,14 +36,15 @@ struct DHTNodeTests {
     /// answers the second. The query is sent again within its timeout, with
     /// the same transaction, so the ping succeeds, in well under the timeout.
     @Test func aLostQueryIsSentAgainWithinItsTimeout() async throws {
-        let alice = try await DHTNode.start(queryTimeout: .seconds(2))
+        // A long timeout, so a loaded machine cannot stretch the resend past it.
+        let alice = try await DHTNode.start(queryTimeout: .seconds(10))
         let lossy = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { $0.pipeline.addHandler(DropFirstCopy()) }
             .bind(host: "127.0.0.1", port: 0).get()
         let start = ContinuousClock.now
         let responder = try await alice.ping(DHTNode.address("127.0.0.1:\(lossy.localAddress!.port!)"))
         #expect(responder == DropFirstCopy.id)
-        #expect(ContinuousClock.now - start < .seconds(2), "answered before the timeout")
+        #expect(ContinuousClock.now - start < .seconds(10), "answered before the timeout")
         try await lossy.close()
         await alice.close()
     }

@@ -22,6 +22,48 @@ struct NodeTests {
         await second.stop()
     }
 
+    /// BEP 44 items a node holds for others outlive its restart; a damaged or
+    /// forged record on disk is dropped, never served.
+    @Test func dhtItemsSurviveARestartAndDamagedRecordsAreDropped() async throws {
+        let directory = try TemporaryDirectory(prefix: "flud-node")
+        let configuration = StorageNode.Configuration(data: directory.path)
+        let immutable = StoredItem(immutable: .string("kept across restarts"))
+        let salt = Array("root".utf8)
+        let mutable = StoredItem(value: .string("v3"), signedBy: .generate(), salt: salt, sequence: 3)
+        let first = try await StorageNode.start(configuration, logger: quietLogger)
+        let writer = try await DHTNode.start(readOnly: true)
+        await writer.bootstrap(from: [try DHTNode.address("127.0.0.1:\(first.port)")])
+        #expect(try await writer.put(immutable) == 1)
+        #expect(try await writer.put(mutable) == 1)
+        await writer.close()
+        await first.stop()
+
+        // Damage the store's copy: a forged signature and a record that is not one.
+        var forged = StoredItem(value: .string("forged"), signedBy: .generate(), sequence: 1)
+        forged.mutable!.signature[0] ^= 1
+        var options = BlockStore.Options()
+        options.tables = ["dht-items"]
+        let store = try BlockStore(directory: directory.path, options: options)
+        let table = store.table("dht-items")
+        #expect(try table.entries().count == 2)
+        try await table.set(StorageNode.itemRecord(forged, storedAt: Date().timeIntervalSince1970), for: forged.target.bytes)
+        try await table.set([1, 2, 3], for: NodeID.random().bytes)
+        store.close()
+
+        let second = try await StorageNode.start(configuration, logger: quietLogger)
+        let reader = try await DHTNode.start(readOnly: true)
+        await reader.bootstrap(from: [try DHTNode.address("127.0.0.1:\(second.port)")])
+        #expect(await reader.get(immutable.target) == immutable)
+        #expect(await reader.get(mutable.target, salt: salt) == mutable)
+        #expect(await reader.get(forged.target) == nil)
+        await reader.close()
+        await second.stop()
+        let reopened = try BlockStore(directory: directory.path, options: options)
+        #expect(try reopened.table("dht-items").entries().map(\.key).sorted { $0.lexicographicallyPrecedes($1) }
+                == [immutable.target.bytes, mutable.target.bytes].sorted { $0.lexicographicallyPrecedes($1) })
+        reopened.close()
+    }
+
     @Test func statusReportsIdentityAndLoad() async throws {
         let harness = try await NodeHarness.start()
         let client = try await harness.client()

@@ -66,6 +66,19 @@ extension DHTNode {
         return await ask(Array(next.prefix(RoutingTable.bucketSize)), for: target, salt: salt)
     }
 
+    /// The BEP 44 items this node holds for others that were stored or dropped
+    /// since the last call: each with its age in seconds, or nil if gone. A
+    /// node that keeps its items across restarts saves these.
+    public func drainItemChanges() async -> [(target: NodeID, held: (item: StoredItem, age: Double)?)] {
+        (try? await onLoop { $0.drainItemChanges() }) ?? []
+    }
+
+    /// Holds again items saved before a restart, each `age` seconds old;
+    /// invalid and expired ones are left out. Returns the targets taken.
+    public func restoreItems(_ saved: [(item: StoredItem, age: Double)]) async -> Set<NodeID> {
+        (try? await onLoop { $0.restoreItems(saved) }) ?? []
+    }
+
     /// Sends `get` to each holder and returns the best valid answer.
     private func ask(_ holders: [NodeContact], for target: NodeID, salt: [UInt8]) async -> StoredItem? {
         let answers = await withTaskGroup(of: StoredItem?.self) { group in

@@ -6,6 +6,8 @@ struct ItemStore {
     static let lifetime: Double = 2 * 60 * 60
 
     private var items: [NodeID: (item: StoredItem, storedAt: Double)] = [:]
+    /// Targets stored or dropped since the last ``drainChanges()``, for saving.
+    private var changed = Set<NodeID>()
 
     func item(at target: NodeID, now: Double) -> StoredItem? {
         guard let entry = items[target], now - entry.storedAt < Self.lifetime else { return nil }
@@ -24,15 +26,35 @@ struct ItemStore {
         if items[target] == nil, items.count >= Self.capacity { evict(now: now) }
         guard items[target] != nil || items.count < Self.capacity else { return KRPCError(code: .server, message: "storage full") }
         items[target] = (item, now)
+        changed.insert(target)
         return nil
+    }
+
+    /// Takes back an item saved earlier, stored `age` seconds before `now`;
+    /// false if it is invalid or has expired.
+    mutating func restore(_ item: StoredItem, age: Double, now: Double) -> Bool {
+        guard age < Self.lifetime, item.validate() == nil, items.count < Self.capacity else { return false }
+        items[item.target] = (item, now - age)
+        return true
+    }
+
+    /// What changed since the last call: each target with its item and the
+    /// item's age in seconds, or nil if the item is gone.
+    mutating func drainChanges(now: Double) -> [(target: NodeID, held: (item: StoredItem, age: Double)?)] {
+        defer { changed.removeAll(keepingCapacity: true) }
+        return changed.map { target in
+            (target, items[target].flatMap { now - $0.storedAt < Self.lifetime ? ($0.item, now - $0.storedAt) : nil })
+        }
     }
 
     /// Drops expired items, or else the oldest one.
     private mutating func evict(now: Double) {
-        let before = items.count
-        items = items.filter { now - $0.value.storedAt < Self.lifetime }
-        if items.count == before, let oldest = items.min(by: { $0.value.storedAt < $1.value.storedAt })?.key {
+        let expired = items.filter { now - $0.value.storedAt >= Self.lifetime }.keys
+        for target in expired { items[target] = nil }
+        changed.formUnion(expired)
+        if expired.isEmpty, let oldest = items.min(by: { $0.value.storedAt < $1.value.storedAt })?.key {
             items[oldest] = nil
+            changed.insert(oldest)
         }
     }
 

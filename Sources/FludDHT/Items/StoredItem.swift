@@ -65,3 +65,26 @@ public struct StoredItem: Equatable, Sendable {
         return nil
     }
 }
+
+extension StoredItem {
+    /// The item as a bencoded dictionary (`v`, and `k`, `salt`, `seq`, `sig`
+    /// for mutable items), for keeping it on disk.
+    public var record: [UInt8] {
+        var dictionary: BencodeDictionary = ["v": value]
+        if let mutable {
+            dictionary["k"] = .bytes(mutable.publicKey)
+            dictionary["seq"] = .integer(mutable.sequence)
+            dictionary["sig"] = .bytes(mutable.signature)
+            if !mutable.salt.isEmpty { dictionary["salt"] = .bytes(mutable.salt) }
+        }
+        return BencodeValue.dictionary(dictionary).encoded
+    }
+
+    /// An item read back from ``record``; nil if the bytes are not one or the
+    /// item does not validate (a damaged record is never served).
+    public init?(record: [UInt8]) {
+        guard case let .dictionary(dictionary)? = try? BencodeDecoder().decode(record),
+              case .success(let item) = ItemStore.item(fromPut: dictionary) else { return nil }
+        self = item
+    }
+}

@@ -29,13 +29,21 @@ public final class DHTNode: Sendable {
     /// How long a single query waits for its answer.
     public let queryTimeout: TimeAmount
 
+    /// Generous for a node on the open internet (libtorrent allows 5), and
+    /// still above what a 200-node network on one loopback address sends one node.
+    public static let defaultQueriesPerSecondPerIP: Double = 1000
+
     /// Binds a node to `host:port` (port 0 picks a free one).
     ///
-    /// - Parameter readOnly: a client that only asks (BEP 43): other nodes answer
-    ///   it but keep it out of their routing tables, so short-lived tools leave
-    ///   no dead contacts behind.
+    /// - Parameters:
+    ///   - readOnly: a client that only asks (BEP 43): other nodes answer it but
+    ///     keep it out of their routing tables, so short-lived tools leave no
+    ///     dead contacts behind.
+    ///   - queriesPerSecondPerIP: queries answered per second from one IP
+    ///     address (twice as many in a burst); more are dropped unanswered.
     public static func start(id: NodeID = .random(), host: String = "127.0.0.1", port: Int = 0,
                              readOnly: Bool = false, queryTimeout: TimeAmount = .seconds(2),
+                             queriesPerSecondPerIP: Double = defaultQueriesPerSecondPerIP,
                              group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DHTNode {
         // No SO_REUSEADDR: on UDP it lets the kernel hand a port already in
         // use to a second socket bound to port 0, and the two then steal each
@@ -43,7 +51,8 @@ public final class DHTNode: Sendable {
         let channel = try await DatagramBootstrap(group: group.next())
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = KRPCHandler(ownID: id, readOnly: readOnly, eventLoop: channel.eventLoop, clock: { monotonicNow() })
+                    let handler = KRPCHandler(ownID: id, readOnly: readOnly, queriesPerSecondPerIP: queriesPerSecondPerIP,
+                                              eventLoop: channel.eventLoop, clock: { monotonicNow() })
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -184,5 +193,11 @@ extension DHTNode {
     /// Queries this node has sent since it started.
     public func queriesSent() async -> Int {
         (try? await onLoop { $0.queriesSent }) ?? 0
+    }
+
+    /// Datagrams this node dropped unanswered because their IP address sent
+    /// more than its rate allows.
+    public func datagramsDropped() async -> Int {
+        (try? await onLoop { $0.datagramsDropped }) ?? 0
     }
 }

@@ -29,6 +29,11 @@ final class KRPCHandler: ChannelInboundHandler {
     var unresponsive: [SocketAddress: Double] = [:]
     /// Queries sent, for `flud bench dht`'s messages per lookup.
     private(set) var queriesSent = 0
+    /// Queries (and garbage) we answer per second from one IP address: a
+    /// flood from one host costs us a bounded amount of work and replies.
+    private var answerBudget: TokenBuckets<UInt32>
+    /// Datagrams dropped unanswered because their IP address was over its rate.
+    private(set) var datagramsDropped = 0
     private var nextTransaction: UInt16 = 0
     private var context: ChannelHandlerContext?
     let eventLoop: EventLoop
@@ -69,9 +74,11 @@ final class KRPCHandler: ChannelInboundHandler {
         unresponsive[address] = now
     }
 
-    init(ownID: NodeID, readOnly: Bool, eventLoop: EventLoop, clock: @escaping @Sendable () -> Double) {
+    init(ownID: NodeID, readOnly: Bool, queriesPerSecondPerIP: Double, eventLoop: EventLoop,
+         clock: @escaping @Sendable () -> Double) {
         self.ownID = ownID
         self.readOnly = readOnly
+        answerBudget = TokenBuckets(rate: queriesPerSecondPerIP, burst: 2 * queriesPerSecondPerIP)
         self.eventLoop = eventLoop
         self.clock = clock
         routingTable = RoutingTable(ownID: ownID, now: clock())
@@ -156,13 +163,14 @@ final class KRPCHandler: ChannelInboundHandler {
             message = try KRPCMessage(decoding: bytes, decoder: DHTNode.packetDecoder)
         } catch {
             // Answer what can be answered (a readable transaction ID); drop the rest.
-            if let transaction = error.transactionID {
+            if let transaction = error.transactionID, withinBudget(envelope.remoteAddress) {
                 send(KRPCMessage(transactionID: transaction, body: .error(error.error)), to: envelope.remoteAddress, context: context)
             }
             return
         }
         switch message.body {
         case let .query(method, arguments):
+            guard withinBudget(envelope.remoteAddress) else { return }
             answer(method, arguments: arguments, transaction: message.transactionID, readOnlySender: message.readOnly,
                    from: envelope.remoteAddress, context: context)
         case let .response(values):
@@ -170,6 +178,14 @@ final class KRPCHandler: ChannelInboundHandler {
         case let .error(error):
             complete(message.transactionID, from: envelope.remoteAddress, with: .failure(error))
         }
+    }
+
+    /// Whether the sender's IP address may have one more answer now.
+    private func withinBudget(_ address: SocketAddress) -> Bool {
+        guard case let .v4(v4) = address else { return false }
+        if answerBudget.take(v4.address.sin_addr.s_addr, now: clock()) { return true }
+        datagramsDropped += 1
+        return false
     }
 
     private func complete(_ transaction: [UInt8], from address: SocketAddress, with result: Result<BencodeDictionary, KRPCError>) {
@@ -265,6 +281,17 @@ final class KRPCHandler: ChannelInboundHandler {
         func reply(_ error: KRPCError) {
             send(KRPCMessage(transactionID: transaction, body: .error(error)), to: address, context: context)
         }
+    }
+
+    /// BEP 44 items stored or dropped since the last call (see ``ItemStore/drainChanges(now:)``).
+    func drainItemChanges() -> [(target: NodeID, held: (item: StoredItem, age: Double)?)] {
+        items.drainChanges(now: clock())
+    }
+
+    /// Takes back saved items; returns the targets of those valid and unexpired.
+    func restoreItems(_ saved: [(item: StoredItem, age: Double)]) -> Set<NodeID> {
+        let now = clock()
+        return Set(saved.filter { items.restore($0.item, age: $0.age, now: now) }.map(\.item.target))
     }
 
     private func store(peer: [UInt8], for infoHash: NodeID) {

@@ -1,3 +1,4 @@
+import FludDHT
 import FludStore
 import FludWire
 import Foundation
@@ -94,7 +95,7 @@ public final class TrustLedger: Sendable {
         var records: [PeerKey: Record] = [:]
         var dirty: Set<PeerKey> = []
         /// Per peer, a token bucket of faults (not persisted: a restart forgives).
-        var faultBudget: [PeerKey: (tokens: Double, refilledAt: Double)] = [:]
+        var faultBudget: TokenBuckets<PeerKey>
     }
 
     /// Loads the ledger kept in `table`.
@@ -105,7 +106,7 @@ public final class TrustLedger: Sendable {
         for (key, value) in try table.entries() {
             if let peer = PeerKey(bytes: key), let record = Record(encoded: value) { records[peer] = record }
         }
-        state = Mutex(State(records: records))
+        state = Mutex(State(records: records, faultBudget: TokenBuckets(rate: policy.faultsForgivenPerSecond, burst: policy.faultBurst)))
     }
 
     public func record(_ event: Event, for peer: PeerKey, now: Date = Date()) {
@@ -115,10 +116,7 @@ public final class TrustLedger: Sendable {
             case .served: record.requestsServed += 1
             case .fault:
                 record.faults += 1
-                let seconds = now.timeIntervalSince1970
-                var budget = Self.refilled(state.faultBudget[peer], at: seconds, policy: policy)
-                budget.tokens -= 1
-                state.faultBudget[peer] = budget
+                state.faultBudget.spend(peer, now: now.timeIntervalSince1970)
             case let .storeSucceeded(bytes):
                 record.storesSucceeded += 1
                 record.bytesStoredWith += UInt64(bytes)
@@ -137,19 +135,7 @@ public final class TrustLedger: Sendable {
 
     /// True while the peer has used up its fault budget.
     public func isThrottled(_ peer: PeerKey, now: Date = Date()) -> Bool {
-        state.withLock { state in
-            guard let budget = state.faultBudget[peer] else { return false }
-            let refilled = Self.refilled(budget, at: now.timeIntervalSince1970, policy: policy)
-            state.faultBudget[peer] = refilled
-            return refilled.tokens < 1
-        }
-    }
-
-    private static func refilled(_ budget: (tokens: Double, refilledAt: Double)?, at seconds: Double,
-                                 policy: Policy) -> (tokens: Double, refilledAt: Double) {
-        guard let budget else { return (policy.faultBurst, seconds) }
-        let tokens = min(policy.faultBurst, budget.tokens + max(0, seconds - budget.refilledAt) * policy.faultsForgivenPerSecond)
-        return (tokens, seconds)
+        state.withLock { $0.faultBudget.tokens(peer, now: now.timeIntervalSince1970) < 1 }
     }
 
     public subscript(peer: PeerKey) -> Record {
