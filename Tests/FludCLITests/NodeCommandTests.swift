@@ -40,7 +40,7 @@ struct NodeCommandTests {
     @Test func nodeStopsOnSIGTERMAndRejoinsFromItsSavedRoutingTable() async throws {
         let peer = try await DHTNode.start()
         let scratch = try TemporaryDirectory()
-        let port = 20000 + Int(getpid() % 20000)
+        let port = LoopbackSocket.freePort()
         let first = try await runNode(["node", "--data", scratch.path, "--port", "\(port)", "--bootstrap", "127.0.0.1:\(peer.port)"])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("listening on udp+tcp 127.0.0.1:\(port), 1 contacts"))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,10 +20,16 @@ public enum LoopbackSocket {
         return descriptor
     }
 
-    /// A port free for both UDP and TCP on 127.0.0.1 right now (0 if none was found).
+    /// A port free for both UDP and TCP on 127.0.0.1 right now (0 if none was
+    /// found). It lies below the kernel's ephemeral range, so no socket bound
+    /// to port 0 can take it before the caller binds it, and this process never
+    /// hands it out twice.
     public static func freePort() -> Int {
-        for _ in 0..<50 {
-            let port = Int.random(in: 20_000...60_000)
+        let range = ephemeralRange()
+        let candidates = range.lowerBound > 12_000 ? 10_000...(range.lowerBound - 1) : 10_000...60_000
+        for _ in 0..<200 {
+            let port = Int.random(in: candidates)
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
             let free = [SOCK_STREAM, SOCK_DGRAM].allSatisfy { type in
                 let descriptor = socket(AF_INET, Int32(type.rawValue), 0)
                 defer { close(descriptor) }
@@ -31,6 +38,16 @@ public enum LoopbackSocket {
             if free { return port }
         }
         return 0
+    }
+
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// The kernel's ephemeral port range (Linux's default if unreadable).
+    private static func ephemeralRange() -> ClosedRange<Int> {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] <= bounds[1] else { return 32_768...60_999 }
+        return bounds[0]...bounds[1]
     }
 
     private static func withAddress(port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
