@@ -43,7 +43,7 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
         self.random = random
     }
 
-    public var liveCount: Int { alive.lazy.filter { $0 }.count }
+    public private(set) var liveCount = 0
 
     /// Adds a node that bootstraps from a random live node, or starts the
     /// network if there is none.
@@ -54,14 +54,16 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
         ids.append(id)
         tables.append(RoutingTable(ownID: id, now: now))
         alive.append(true)
+        liveCount += 1
         suspects.append([])
         indexByID[id] = index
-        let live = alive.indices.filter { alive[$0] && $0 != index }
-        guard let seed = live.randomElement(using: &random) else { return }
+        guard index > 0, liveCount > 1 else { return }
+        var seed = Int.random(in: 0..<index, using: &random)
+        while !alive[seed] { seed = Int.random(in: 0..<index, using: &random) }
         tables[index].heard(from: contact(seed), now: now)
-        _ = lookup(from: index, target: id)
+        _ = walk(from: index, target: id)
         for target in tables[index].refreshTargets(now: now, idleSeconds: 0, using: &random) {
-            _ = lookup(from: index, target: target)
+            _ = walk(from: index, target: target)
         }
     }
 
@@ -71,6 +73,7 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
         let live = alive.indices.filter { alive[$0] }
         for index in live.shuffled(using: &random).prefix(Int((fraction * Double(live.count)).rounded())) {
             alive[index] = false
+            liveCount -= 1
         }
     }
 
@@ -90,7 +93,7 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
                 }
             }
             for target in tables[node].refreshTargets(now: now, using: &random) {
-                _ = lookup(from: node, target: target)
+                _ = walk(from: node, target: target)
             }
         }
     }
@@ -106,8 +109,18 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
         return lookup(from: origin, target: NodeID.random(using: &random))
     }
 
-    /// Runs one lookup from node `origin`, message by message in virtual time.
+    /// Runs one lookup from node `origin`, message by message in virtual
+    /// time, and checks its result against every live node.
     public mutating func lookup(from origin: Int, target: NodeID) -> LookupReport {
+        var (report, closest) = walk(from: origin, target: target)
+        let (ids, alive) = (self.ids, self.alive)
+        let truth = ids.indices.lazy.filter { alive[$0] && $0 != origin }.min { ids[$0].isCloser(than: ids[$1], to: target) }
+        report.foundClosest = closest != nil && truth.map { ids[$0] == closest } ?? true
+        return report
+    }
+
+    /// One lookup, and the closest node that answered it.
+    private mutating func walk(from origin: Int, target: NodeID) -> (LookupReport, NodeID?) {
         let originSuspects = suspects[origin]
         var state = LookupState(target: target, count: RoutingTable.bucketSize, ownID: ids[origin],
                                 startingFrom: tables[origin].closest(to: target)) { originSuspects.contains($0.id) }
@@ -142,14 +155,9 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
         }
         now += clock
         report.milliseconds = clock * 1000
-        if let closest = state.answered.first {
-            report.hops = hops[closest.id, default: 1]
-            let (ids, alive) = (self.ids, self.alive)
-            let truth = ids.indices.lazy.filter { alive[$0] && $0 != origin }
-                .min { ids[$0].isCloser(than: ids[$1], to: target) }
-            report.foundClosest = truth.map { ids[$0] == closest.id } ?? true
-        }
-        return report
+        let closest = state.answered.first
+        report.hops = closest.map { hops[$0.id, default: 1] } ?? 0
+        return (report, closest?.id)
     }
 
     /// Node `index` as others know it: a distinct made-up address per node.

@@ -265,7 +265,7 @@ struct DHTSimulationBenchCommand: ParsableCommand {
             lookups of random targets from random nodes with the node's own lookup \
             code: α = 3, k = 8, messages 10-100 ms round trip, 500 ms timeout. On the \
             largest network, --churn of the nodes then leave without a goodbye and the \
-            lookups run twice; then the survivors do 18 minutes of the upkeep a node \
+            lookups run twice; then the survivors do 20 minutes of the upkeep a node \
             does every minute (ping quiet contacts, refresh idle buckets) before a \
             third run, and as many new nodes join before a last one. \
             success: the live node closest to the target was found. hops: discovery \
