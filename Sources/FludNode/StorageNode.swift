@@ -3,6 +3,7 @@ import FludDHT
 import FludStore
 import FludWire
 import Foundation
+import Synchronization
 import Logging
 import NIOCore
 
@@ -23,6 +24,12 @@ public final class StorageNode: Sendable {
         public var trust = TrustLedger.Policy()
         /// Lease of a STORE that asks for none: 90 days.
         public var defaultLease: UInt64 = 90 * 86_400
+        /// How long the node keeps a DHT item after its last put: a user's
+        /// snapshot root must outlive the user's machine as long as the data
+        /// it names does, so 90 days, not BEP 44's two hours. The node passes
+        /// its items on to the nodes closest to them every `republishInterval`.
+        public var itemLifetime: Double = 90 * 86_400
+        public var republishInterval: Duration = .seconds(3600)
         public var store = BlockStore.Options()
         var limits = FragmentServer.Limits()
 
@@ -51,6 +58,9 @@ public final class StorageNode: Sendable {
     private let metrics: NodeMetrics
     private let startedAt = Date()
     private let logger: Logger
+    private let republishInterval: Duration
+    /// When the node last passed its DHT items on (nil: not yet).
+    private let lastRepublished = Mutex<ContinuousClock.Instant?>(nil)
 
     static let routingKey = Array("routing-table".utf8)
 
@@ -76,7 +86,8 @@ public final class StorageNode: Sendable {
                                           statusDocument: { await holder.node?.statusDocument() ?? [] })
             let (dht, server) = try await bindBoth(configuration, id: id, identity: identity, service: service, logger: logger)
             let node = StorageNode(identity: identity, dht: dht, store: store, ledger: ledger, port: dht.port,
-                                   server: server, metrics: metrics, logger: logger)
+                                   server: server, metrics: metrics, logger: logger,
+                                   republishInterval: configuration.republishInterval)
             await holder.set(node)
             await node.restoreItems()
             await node.join(configuration.bootstrap)
@@ -95,7 +106,8 @@ public final class StorageNode: Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            let dht = try await DHTNode.start(id: id, host: configuration.host, port: configuration.port)
+            let dht = try await DHTNode.start(id: id, host: configuration.host, port: configuration.port,
+                                              itemLifetime: configuration.itemLifetime)
             do {
                 let server = try await FragmentServer.start(host: configuration.host, port: dht.port, identity: identity,
                                                             service: service, limits: configuration.limits, logger: logger)
@@ -110,7 +122,7 @@ public final class StorageNode: Sendable {
     }
 
     private init(identity: PeerIdentity, dht: DHTNode, store: BlockStore, ledger: TrustLedger, port: Int,
-                 server: FragmentServer, metrics: NodeMetrics, logger: Logger) {
+                 server: FragmentServer, metrics: NodeMetrics, logger: Logger, republishInterval: Duration) {
         self.identity = identity
         self.dht = dht
         self.store = store
@@ -119,6 +131,7 @@ public final class StorageNode: Sendable {
         self.server = server
         self.metrics = metrics
         self.logger = logger
+        self.republishInterval = republishInterval
     }
 
     /// Saves what must outlive a restart: the trust ledger, the routing
@@ -127,11 +140,10 @@ public final class StorageNode: Sendable {
         try await ledger.flush()
         try await store.table("dht").set(await dht.knownContacts().flatMap(\.compact), for: Self.routingKey)
         let items = store.table("dht-items")
-        let now = Date().timeIntervalSince1970
         var kept: [(key: [UInt8], value: [UInt8])] = []
         for (target, held) in await dht.drainItemChanges() {
-            if let (item, age) = held {
-                kept.append((target.bytes, Self.itemRecord(item, storedAt: now - age)))
+            if let held {
+                kept.append((target.bytes, Self.record(of: held)))
             } else {
                 _ = try await items.remove(target.bytes)
             }
@@ -143,11 +155,8 @@ public final class StorageNode: Sendable {
     /// damaged, no longer valid or expired is deleted.
     private func restoreItems() async {
         let table = store.table("dht-items")
-        let now = Date().timeIntervalSince1970
         let records = (try? table.entries()) ?? []
-        let saved = records.compactMap { key, value in
-            Self.item(fromRecord: value).flatMap { item, storedAt in item.target.bytes == key ? (item, now - storedAt) : nil }
-        }
+        let saved = records.compactMap { key, value in Self.heldItem(fromRecord: value).flatMap { $0.item.target.bytes == key ? $0 : nil } }
         let restored = await dht.restoreItems(saved)
         for (key, _) in records where NodeID(bytes: key).map({ !restored.contains($0) }) ?? true {
             _ = try? await table.remove(key)
@@ -157,16 +166,17 @@ public final class StorageNode: Sendable {
         }
     }
 
-    /// A saved DHT item: when it was stored (Unix seconds, 8 bytes big-endian)
-    /// and the item's own record.
-    static func itemRecord(_ item: StoredItem, storedAt: Double) -> [UInt8] {
-        withUnsafeBytes(of: UInt64(max(0, storedAt)).bigEndian, Array.init) + item.record
+    /// A saved DHT item: when it was last stored and when this version first
+    /// arrived (Unix seconds, 8 bytes big-endian each), then the item's record.
+    static func record(of held: HeldItem) -> [UInt8] {
+        [held.storedAt, held.firstSeen].flatMap { withUnsafeBytes(of: UInt64(max(0, $0)).bigEndian, Array.init) } + held.item.record
     }
 
-    static func item(fromRecord bytes: [UInt8]) -> (StoredItem, storedAt: Double)? {
-        guard bytes.count > 8, let item = StoredItem(record: Array(bytes[8...])) else { return nil }
+    static func heldItem(fromRecord bytes: [UInt8]) -> HeldItem? {
+        guard bytes.count > 16, let item = StoredItem(record: Array(bytes[16...])) else { return nil }
         let storedAt = bytes[..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return (item, Double(storedAt))
+        let firstSeen = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return HeldItem(item: item, storedAt: Double(storedAt), firstSeen: Double(firstSeen))
     }
 
     /// Joins through `bootstrap` and the contacts saved at the last stop.
@@ -176,11 +186,22 @@ public final class StorageNode: Sendable {
         if !(bootstrap + known).isEmpty { _ = await dht.bootstrap(from: bootstrap + known) }
     }
 
-    /// Periodic upkeep: refreshes the routing table, drops expired leases,
-    /// saves the trust ledger, routing table and DHT items, and updates the
-    /// level metrics.
+    /// Periodic upkeep: refreshes the routing table, passes DHT items on to
+    /// the nodes closest to them (every `republishInterval`), drops expired
+    /// leases, saves the trust ledger, routing table and DHT items, and
+    /// updates the level metrics.
     public func maintain() async {
         await dht.maintain()
+        let now = ContinuousClock.now
+        let due = lastRepublished.withLock { last in
+            guard last.map({ now - $0 >= republishInterval }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if due {
+            let republished = await dht.republishHeldItems()
+            if republished > 0 { logger.debug("republished DHT items", metadata: ["items": "\(republished)"]) }
+        }
         do {
             let dropped = try await store.collectExpiredLeases(now: UInt64(Date().timeIntervalSince1970))
             if dropped > 0 { logger.info("dropped expired claims", metadata: ["claims": "\(dropped)"]) }

@@ -33,6 +33,36 @@ struct StoredItemTests {
     }
 }
 
+struct ItemStoreTests {
+    @Test func anItemIsPassedOnOnlyWithinALifetimeOfItsFirstArrival() {
+        var store = ItemStore(lifetime: 100)
+        let item = StoredItem(immutable: .string("x"))
+        #expect(store.store(item, cas: nil, now: 0) == nil)
+        #expect(store.store(item, cas: nil, now: 60) == nil, "a republished copy refreshes the item")
+        #expect(store.item(at: item.target, now: 150) == item, "kept a lifetime after its last put")
+        #expect(store.item(at: item.target, now: 161) == nil)
+        #expect(store.dueForRepublishing(now: 90) == [item])
+        #expect(store.dueForRepublishing(now: 120).isEmpty, "arrived 120 s ago: no longer passed on")
+
+        let key = SigningKey.generate()
+        let first = StoredItem(value: .string("v1"), signedBy: key, sequence: 1)
+        let second = StoredItem(value: .string("v2"), signedBy: key, sequence: 2)
+        #expect(store.store(first, cas: nil, now: 0) == nil)
+        #expect(store.store(second, cas: nil, now: 150) == nil)
+        #expect(store.dueForRepublishing(now: 200) == [second], "a new version starts afresh")
+    }
+
+    @Test func changesAreReportedOnceForSaving() {
+        var store = ItemStore(lifetime: 100)
+        let item = StoredItem(immutable: .string("y"))
+        _ = store.store(item, cas: nil, now: 5)
+        let changes = store.drainChanges(now: 10)
+        #expect(changes.count == 1 && changes[0].held == HeldItem(item: item, storedAt: 5, firstSeen: 5))
+        #expect(store.drainChanges(now: 10).isEmpty)
+        #expect(store.restore(HeldItem(item: item, storedAt: -200, firstSeen: -200), now: 10) == false, "expired")
+    }
+}
+
 @Suite(.timeLimit(.minutes(2)))
 struct ItemNetworkTests {
     func network(_ count: Int) async throws -> [DHTNode] {
@@ -58,6 +88,30 @@ struct ItemNetworkTests {
 
         #expect(await nodes[2].get(NodeID.random()) == nil)
         for node in nodes { await node.close() }
+    }
+
+    /// Holders pass items on to the nodes now closest to them: after every
+    /// node that first held a snapshot root has died, the nodes that took it
+    /// over still serve it.
+    @Test func republishedItemsOutliveTheNodesThatFirstHeldThem() async throws {
+        let nodes = try await network(24)
+        let salt = Array("root".utf8)
+        let root = StoredItem(value: .string("snapshot root"), signedBy: .generate(), salt: salt, sequence: 7)
+        #expect(try await nodes[1].put(root) >= 1)
+        var firstHolders: [Int] = []
+        for (index, node) in nodes.enumerated() {
+            let answer = try? await nodes[1].query("get", ["target": .bytes(root.target.bytes)],
+                                                   to: DHTNode.address("127.0.0.1:\(node.port)"))
+            if answer?.values["v"] != nil { firstHolders.append(index) }
+        }
+        #expect(firstHolders.count >= 4, "\(firstHolders)")
+        let half = firstHolders.count / 2
+        for index in firstHolders.prefix(half) { await nodes[index].close() }
+        for index in firstHolders.dropFirst(half) { #expect(await nodes[index].republishHeldItems() == 1) }
+        for index in firstHolders.dropFirst(half) { await nodes[index].close() }
+        let reader = nodes.indices.first { !firstHolders.contains($0) && $0 != 1 }!
+        #expect(await nodes[reader].get(root.target, salt: salt) == root)
+        for index in nodes.indices where !firstHolders.contains(index) { await nodes[index].close() }
     }
 
     /// One node's answers to puts of older or conflicting versions (BEP 44 302, 301).

@@ -46,7 +46,8 @@ struct NodeTests {
         let store = try BlockStore(directory: directory.path, options: options)
         let table = store.table("dht-items")
         #expect(try table.entries().count == 2)
-        try await table.set(StorageNode.itemRecord(forged, storedAt: Date().timeIntervalSince1970), for: forged.target.bytes)
+        let now = Date().timeIntervalSince1970
+        try await table.set(StorageNode.record(of: HeldItem(item: forged, storedAt: now, firstSeen: now)), for: forged.target.bytes)
         try await table.set([1, 2, 3], for: NodeID.random().bytes)
         store.close()
 

@@ -67,16 +67,35 @@ extension DHTNode {
     }
 
     /// The BEP 44 items this node holds for others that were stored or dropped
-    /// since the last call: each with its age in seconds, or nil if gone. A
-    /// node that keeps its items across restarts saves these.
-    public func drainItemChanges() async -> [(target: NodeID, held: (item: StoredItem, age: Double)?)] {
+    /// since the last call (times in Unix seconds; nil when the item is gone).
+    /// A node that keeps its items across restarts saves these.
+    public func drainItemChanges() async -> [(target: NodeID, held: HeldItem?)] {
         (try? await onLoop { $0.drainItemChanges() }) ?? []
     }
 
-    /// Holds again items saved before a restart, each `age` seconds old;
+    /// Holds again items saved before a restart (times in Unix seconds);
     /// invalid and expired ones are left out. Returns the targets taken.
-    public func restoreItems(_ saved: [(item: StoredItem, age: Double)]) async -> Set<NodeID> {
+    public func restoreItems(_ saved: [HeldItem]) async -> Set<NodeID> {
         (try? await onLoop { $0.restoreItems(saved) }) ?? []
+    }
+
+    /// Puts every item this node holds to the nodes now closest to its target
+    /// (Kademlia's republishing), eight at a time, so an item outlives the
+    /// nodes that first held it and reaches those that joined near it since;
+    /// a version is passed on only within a lifetime of its first arrival here.
+    /// Returns how many items at least one node accepted.
+    @discardableResult
+    public func republishHeldItems() async -> Int {
+        let due = (try? await onLoop { $0.itemsDueForRepublishing() }) ?? []
+        return await withTaskGroup(of: Bool.self) { group in
+            var republished = 0
+            for (index, item) in due.enumerated() {
+                if index >= 8, let done = await group.next(), done { republished += 1 }
+                group.addTask { (try? await self.put(item)) != nil }
+            }
+            for await done in group where done { republished += 1 }
+            return republished
+        }
     }
 
     /// Sends `get` to each holder and returns the best valid answer.

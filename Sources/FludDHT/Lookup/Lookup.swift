@@ -65,7 +65,7 @@ extension KRPCHandler {
               until isDone: @escaping (QueryAnswer) -> Bool) -> EventLoopFuture<LookupOutcome> {
         let now = clock()
         let state = LookupState(target: target, count: count, ownID: ownID,
-                                startingFrom: routingTable.closest(to: target, count: count)) { [unowned self] contact in
+                                startingFrom: routingTable.closest(to: target, count: LookupState.startingCandidates(count))) { [unowned self] contact in
             guard let since = self.unresponsive[contact.socketAddress] else { return false }
             return now - since < Self.suspectSeconds
         }

@@ -23,6 +23,13 @@ public struct LookupState {
     public private(set) var answered: [NodeContact] = []
     public private(set) var inFlight = 0
 
+    /// How many of its closest known contacts a lookup for `count` should
+    /// start from: more than `count`, because when some of the closest have
+    /// died, the others' answers name the same dead ones (they have not found
+    /// out yet) and nobody beyond; the extra, farther contacts are asked only
+    /// if fewer than `count` closer ones answer.
+    public static func startingCandidates(_ count: Int) -> Int { 3 * count }
+
     public init(target: NodeID, count: Int, ownID: NodeID, startingFrom known: [NodeContact],
                 isSuspect: @escaping (NodeContact) -> Bool = { _ in false }) {
         self.target = target

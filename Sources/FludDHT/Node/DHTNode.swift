@@ -33,6 +33,9 @@ public final class DHTNode: Sendable {
     /// still above what a 200-node network on one loopback address sends one node.
     public static let defaultQueriesPerSecondPerIP: Double = 1000
 
+    /// BEP 44's suggested item lifetime, two hours: the item's owner republishes.
+    public static let defaultItemLifetime: Double = 2 * 60 * 60
+
     /// Binds a node to `host:port` (port 0 picks a free one).
     ///
     /// - Parameters:
@@ -41,9 +44,11 @@ public final class DHTNode: Sendable {
     ///     dead contacts behind.
     ///   - queriesPerSecondPerIP: queries answered per second from one IP
     ///     address (twice as many in a burst); more are dropped unanswered.
+    ///   - itemLifetime: seconds a BEP 44 item is kept after its last put.
     public static func start(id: NodeID = .random(), host: String = "127.0.0.1", port: Int = 0,
                              readOnly: Bool = false, queryTimeout: TimeAmount = .seconds(2),
                              queriesPerSecondPerIP: Double = defaultQueriesPerSecondPerIP,
+                             itemLifetime: Double = defaultItemLifetime,
                              group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DHTNode {
         // No SO_REUSEADDR: on UDP it lets the kernel hand a port already in
         // use to a second socket bound to port 0, and the two then steal each
@@ -52,7 +57,7 @@ public final class DHTNode: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = KRPCHandler(ownID: id, readOnly: readOnly, queriesPerSecondPerIP: queriesPerSecondPerIP,
-                                              eventLoop: channel.eventLoop, clock: { monotonicNow() })
+                                              itemLifetime: itemLifetime, eventLoop: channel.eventLoop, clock: { monotonicNow() })
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -155,6 +160,13 @@ extension DHTNode {
             throw DHTError.badAddress(text)
         }
     }
+}
+
+/// Unix seconds (wall clock), for times kept across restarts.
+func wallNow() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 /// Seconds on a monotonic clock.

@@ -16,7 +16,7 @@ final class KRPCHandler: ChannelInboundHandler {
     private var tokens: TokenIssuer
     /// Peers announced per info-hash (BEP 5 `announce_peer`), bounded.
     private var peers: [NodeID: [[UInt8]]] = [:]
-    private var items = ItemStore()
+    private var items: ItemStore
     private var pending: [[UInt8]: PendingQuery] = [:]
     /// Smoothed round-trip times (seconds) per address and over all answers,
     /// so a silent node is given up on after a few of its usual round trips
@@ -74,9 +74,10 @@ final class KRPCHandler: ChannelInboundHandler {
         unresponsive[address] = now
     }
 
-    init(ownID: NodeID, readOnly: Bool, queriesPerSecondPerIP: Double, eventLoop: EventLoop,
+    init(ownID: NodeID, readOnly: Bool, queriesPerSecondPerIP: Double, itemLifetime: Double, eventLoop: EventLoop,
          clock: @escaping @Sendable () -> Double) {
         self.ownID = ownID
+        items = ItemStore(lifetime: itemLifetime)
         self.readOnly = readOnly
         answerBudget = TokenBuckets(rate: queriesPerSecondPerIP, burst: 2 * queriesPerSecondPerIP)
         self.eventLoop = eventLoop
@@ -283,15 +284,24 @@ final class KRPCHandler: ChannelInboundHandler {
         }
     }
 
-    /// BEP 44 items stored or dropped since the last call (see ``ItemStore/drainChanges(now:)``).
-    func drainItemChanges() -> [(target: NodeID, held: (item: StoredItem, age: Double)?)] {
-        items.drainChanges(now: clock())
+    /// BEP 44 items stored or dropped since the last call (see
+    /// ``ItemStore/drainChanges(now:)``), with times in Unix seconds.
+    func drainItemChanges() -> [(target: NodeID, held: HeldItem?)] {
+        let now = clock()
+        let toWall = wallNow() - now
+        return items.drainChanges(now: now).map { ($0.target, $0.held?.shifted(by: toWall)) }
     }
 
-    /// Takes back saved items; returns the targets of those valid and unexpired.
-    func restoreItems(_ saved: [(item: StoredItem, age: Double)]) -> Set<NodeID> {
+    /// Takes back saved items (times in Unix seconds); returns the targets of
+    /// those valid and unexpired.
+    func restoreItems(_ saved: [HeldItem]) -> Set<NodeID> {
         let now = clock()
-        return Set(saved.filter { items.restore($0.item, age: $0.age, now: now) }.map(\.item.target))
+        let fromWall = now - wallNow()
+        return Set(saved.filter { items.restore($0.shifted(by: fromWall), now: now) }.map(\.item.target))
+    }
+
+    func itemsDueForRepublishing() -> [StoredItem] {
+        items.dueForRepublishing(now: clock())
     }
 
     private func store(peer: [UInt8], for infoHash: NodeID) {

@@ -122,10 +122,11 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
     /// One lookup, and the closest node that answered it.
     private mutating func walk(from origin: Int, target: NodeID) -> (LookupReport, NodeID?) {
         let originSuspects = suspects[origin]
+        let known = tables[origin].closest(to: target, count: LookupState.startingCandidates(RoutingTable.bucketSize))
         var state = LookupState(target: target, count: RoutingTable.bucketSize, ownID: ids[origin],
-                                startingFrom: tables[origin].closest(to: target)) { originSuspects.contains($0.id) }
+                                startingFrom: known) { originSuspects.contains($0.id) }
         var hops: [NodeID: Int] = [:]
-        for known in tables[origin].closest(to: target) { hops[known.id] = 1 }
+        for contact in known { hops[contact.id] = 1 }
         var inFlight: [(arrives: Double, contact: NodeContact)] = []
         var report = LookupReport(hops: 0, messages: 0, timeouts: 0, milliseconds: 0, foundClosest: false)
         var clock = 0.0
