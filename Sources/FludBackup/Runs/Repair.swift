@@ -21,6 +21,8 @@ public struct Maintenance: Sendable {
         /// Fragments of kept snapshots whose leases were renewed, and those that could not be.
         public var leasesRenewed = 0
         public var leasesFailed = 0
+        /// Nodes that took the snapshot root when `flud verify` put it again.
+        public var rootHolders = 0
 
         /// Adds one chunk's fragment states (true: healthy).
         mutating func count(_ states: [Bool], of chunk: ChunkRef) {
@@ -55,11 +57,13 @@ public struct Maintenance: Sendable {
     ///
     /// With `home`, it also renews the leases that are due on every fragment
     /// of every kept snapshot (manifests included), so data that is only kept,
-    /// no longer backed up, stays claimed.
+    /// no longer backed up, stays claimed. It always puts the snapshot root
+    /// again, so the root reaches the nodes now closest to it.
     public func verify(sample fraction: Double, renewingLeasesIn home: String? = nil) async throws -> Report {
         let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
         guard let (manifest, reference) = try await log.latest() else { throw BackupError.noSnapshots }
         var report = Report()
+        report.rootHolders = await log.republishRoot()
         if let home {
             let chain = try await log.chain()
             let index = try LocalIndex(home: home)

@@ -11,10 +11,23 @@ struct SnapshotLog: Sendable {
 
     /// The root as published, with its sequence number.
     func root() async -> (chunk: ChunkRef, sequence: Int64)? {
+        guard let item = await rootItem(), let chunk = SnapshotRoot.decode(item.value) else { return nil }
+        return (chunk, item.mutable!.sequence)
+    }
+
+    /// The signed root item, if the DHT has one signed by the user's key.
+    private func rootItem() async -> StoredItem? {
         let item = await network.dht.get(SnapshotRoot.target(for: keys), salt: SnapshotRoot.salt)
-        guard let item, let mutable = item.mutable, mutable.publicKey == keys.snapshotKey.publicKey,
-              let chunk = SnapshotRoot.decode(item.value) else { return nil }
-        return (chunk, mutable.sequence)
+        guard let item, let mutable = item.mutable, mutable.publicKey == keys.snapshotKey.publicKey else { return nil }
+        return item
+    }
+
+    /// Puts the root as it is (same version, same signature) to the nodes now
+    /// closest to it, so it outlives the nodes that hold it today. Returns
+    /// how many nodes took it.
+    func republishRoot() async -> Int {
+        guard let item = await rootItem() else { return 0 }
+        return (try? await network.dht.put(item)) ?? 0
     }
 
     func latestReference() async throws -> ChunkRef? {

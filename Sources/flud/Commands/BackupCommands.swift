@@ -386,6 +386,7 @@ private func printMaintenance(_ report: Maintenance.Report, json: Bool, verb: St
             .field("healthy", report.healthy).field("missing", report.missing).field("rebuilt", report.rebuilt)
             .field("unrecoverable", report.unrecoverable.count)
             .field("leases_renewed", report.leasesRenewed).field("leases_failed", report.leasesFailed)
+            .field("root_holders", report.rootHolders)
         if let snapshot = report.newSnapshot { line = line.field("snapshot", snapshot) }
         printNow(line.text)
         return
