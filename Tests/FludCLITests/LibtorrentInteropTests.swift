@@ -36,9 +36,12 @@ struct LibtorrentInteropTests {
         for node in nodes.dropFirst() { await node.bootstrap(from: [seed]) }
         let port = nodes[0].port
 
-        // libtorrent → flud, immutable. libtorrent's queries (ping, find_node,
-        // get, put) must be answered correctly for its put to land.
-        let put = try libtorrent(["--put-immutable", "from libtorrent"], bootstrap: port)
+        // libtorrent → flud, immutable. libtorrent's own queries (ping,
+        // find_node, get_peers) must be answered for all eight flud nodes to
+        // enter its routing table, and its get and put for the put to land.
+        let put = try libtorrent(["--expect-nodes", "8", "--put-immutable", "from libtorrent"], bootstrap: port)
+        #expect(put.first?["op"] as? String == "bootstrapped")
+        #expect(put.first?["nodes"] as? Int ?? 0 >= 8, "every flud node answered libtorrent's queries")
         #expect((put.last?["stored"] as? Int ?? 0) >= 1)
         let target = try #require(NodeID(hex: put.last?["target"] as? String ?? ""))
         #expect(await nodes[5].get(target) == StoredItem(immutable: .string("from libtorrent")))

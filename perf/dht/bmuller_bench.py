@@ -4,7 +4,10 @@ puts and gets one at a time, gets at concurrency 32, then 30 % of the nodes
 stop without a goodbye and every key is got twice more. Prints one JSON object
 per phase with the same fields as `flud bench dht --json`.
 
-usage: python bmuller_bench.py [NODES] [KEYS]
+usage: python bmuller_bench.py [NODES] [KEYS] [KEYS_AFTER_KILL]
+
+KEYS_AFTER_KILL (default KEYS) bounds the gets after the kill: each one waits
+out rpcudp's 5 s timeout on the dead nodes it meets, so 500 of them take an hour.
 """
 import asyncio
 import json
@@ -71,7 +74,7 @@ async def measure(name, count, concurrency, operation):
     }), flush=True)
 
 
-async def main(nodes, keys):
+async def main(nodes, keys, keys_after_kill):
     base = 30000 + random.randrange(0, 20000)
     network = []
     for index in range(nodes):
@@ -101,10 +104,12 @@ async def main(nodes, keys):
     survivors = [i for i in range(nodes) if i not in dead]
     surviving_readers = [random.choice(survivors) for _ in items]
     for name in ("get_after_kill", "get_after_kill_second_pass"):
-        await measure(name, keys, 1, lambda i: get(i, lambda j: surviving_readers[j]))
+        await measure(name, min(keys, keys_after_kill), 1, lambda i: get(i, lambda j: surviving_readers[j]))
     for index in survivors:
         network[index].stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200, int(sys.argv[2]) if len(sys.argv) > 2 else 500))
+    nodes = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    keys = int(sys.argv[2]) if len(sys.argv) > 2 else 500
+    asyncio.run(main(nodes, keys, int(sys.argv[3]) if len(sys.argv) > 3 else keys))

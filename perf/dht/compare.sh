@@ -4,13 +4,17 @@
 # concurrency 32, then 30 % of the nodes die and every key is got twice more.
 # Rounds alternate between the two; every JSON line goes to OUT.
 #
-# usage: perf/dht/compare.sh [FLUD] [ROUNDS]   (NODES, KEYS, OUT from the environment)
+# bmuller/kademlia's gets after the kill each wait out a 5 s timeout, so it
+# makes only KEYS_AFTER_KILL of them (default 30); flud makes all KEYS.
+#
+# usage: perf/dht/compare.sh [FLUD] [ROUNDS]   (NODES, KEYS, KEYS_AFTER_KILL, OUT from the environment)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 flud=${1:-$here/../../.build/release/flud}
 rounds=${2:-3}
 nodes=${NODES:-200}
 keys=${KEYS:-500}
+keys_after_kill=${KEYS_AFTER_KILL:-30}
 out=${OUT:-$here/compare.jsonl}
 venv=${VENV:-${TMPDIR:-/tmp}/flud-kademlia-venv}
 
@@ -23,7 +27,7 @@ for round in $(seq 1 "$rounds"); do
     echo "round $round: flud" >&2
     "$flud" bench dht --nodes "$nodes" --keys "$keys" --json | sed 's/}$/,"implementation":"flud","round":'"$round"'}/' >> "$out"
     echo "round $round: bmuller/kademlia" >&2
-    "$venv/bin/python" "$here/bmuller_bench.py" "$nodes" "$keys" | sed 's/}$/, "round": '"$round"'}/' >> "$out"
+    "$venv/bin/python" "$here/bmuller_bench.py" "$nodes" "$keys" "$keys_after_kill" | sed 's/}$/, "round": '"$round"'}/' >> "$out"
 done
 python3 - "$out" <<'PY'
 import json, statistics, sys

@@ -314,7 +314,9 @@ struct VerifyCommand: AsyncParsableCommand {
             every fragment is fetched from its holder and checked against its key. \
             Also renews the leases of every kept snapshot's fragments once a third \
             of their 90-day term has passed (nodes drop claims nobody renews), so run \
-            it at least monthly for snapshots no longer backed up. Prints how many \
+            it at least monthly for snapshots no longer backed up. Puts the signed \
+            snapshot root again, so it reaches the nodes now closest to it \
+            (root_holders: how many took it). Prints how many \
             fragments are healthy and which nodes failed. Exit status: \
             0 all healthy, 1 some fragments missing or wrong (run `flud repair`), 64 \
             invalid arguments.
