@@ -28,21 +28,6 @@ struct LookupTests {
         #expect(state.result == [contact(10), contact(20)])
     }
 
-    @Test func suspectsAreAskedOnlyWhenTooFewOthersAnswered() {
-        var state = LookupState(target: target, count: 2, ownID: me, startingFrom: [contact(10), contact(20), contact(30)]) {
-            $0 == self.contact(10)
-        }
-        #expect(state.next() == contact(20))
-        #expect(state.next() == contact(30))
-        #expect(state.next() == nil, "the suspect waits while others are in flight")
-        state.received([], from: contact(20))
-        state.failed(contact(30))
-        #expect(state.next() == contact(10), "only one answered, so the suspect gets its chance")
-        state.failed(contact(10))
-        #expect(state.next() == nil)
-        #expect(state.result == [contact(20)])
-    }
-
     @Test func aLookupWhereNobodyAnswersReturnsTheClosestKnown() {
         var state = LookupState(target: target, count: 8, ownID: me, startingFrom: [contact(20), contact(10)])
         while let next = state.next() { state.failed(next) }
@@ -66,8 +51,9 @@ struct LookupTests {
     }
 
     /// Half the nodes leave without a goodbye: lookups still find the closest
-    /// live node, and a node's second lookup of a target costs fewer timeouts
-    /// than its first, because it asks the nodes that went silent on it last.
+    /// live node, and a node's second lookup of a target takes far less time
+    /// than its first, because it waits only briefly on the nodes that went
+    /// silent on it before.
     @Test func lookupsSurviveHalfTheNetworkLeaving() {
         var network = SimulatedNetwork(using: SplitMix64(seed: 5))
         for _ in 0..<512 { network.join() }
@@ -78,6 +64,7 @@ struct LookupTests {
         let second = plans.map { network.lookup(from: $0.0, target: $0.1) }
         #expect(Double(first.filter(\.foundClosest).count) >= 95, "first pass")
         #expect(Double(second.filter(\.foundClosest).count) >= 95, "second pass")
-        #expect(second.map(\.timeouts).reduce(0, +) < first.map(\.timeouts).reduce(0, +) / 2)
+        let (firstTime, secondTime) = (first.map(\.milliseconds).reduce(0, +), second.map(\.milliseconds).reduce(0, +))
+        #expect(secondTime < firstTime / 2, "\(secondTime) ms against \(firstTime) ms")
     }
 }

@@ -63,12 +63,8 @@ extension KRPCHandler {
     /// Drives a ``LookupState`` with real queries. Must run on the event loop.
     func walk(to target: NodeID, count: Int, asking method: String, _ arguments: BencodeDictionary, timeout: TimeAmount,
               until isDone: @escaping (QueryAnswer) -> Bool) -> EventLoopFuture<LookupOutcome> {
-        let now = clock()
         let state = LookupState(target: target, count: count, ownID: ownID,
-                                startingFrom: routingTable.closest(to: target, count: LookupState.startingCandidates(count))) { [unowned self] contact in
-            guard let since = self.unresponsive[contact.socketAddress] else { return false }
-            return now - since < Self.suspectSeconds
-        }
+                                startingFrom: routingTable.closest(to: target, count: LookupState.startingCandidates(count)))
         let walk = Walk(state: state, promise: eventLoop.makePromise())
         advance(walk, method, arguments, timeout, isDone)
         return walk.promise.futureResult
@@ -77,8 +73,10 @@ extension KRPCHandler {
     private func advance(_ walk: Walk, _ method: String, _ arguments: BencodeDictionary, _ timeout: TimeAmount,
                          _ isDone: @escaping (QueryAnswer) -> Bool) {
         while !walk.isOver, walk.state.inFlight < DHTNode.lookupParallelism, let contact = walk.state.next() {
-            query(method, arguments: arguments, to: contact.socketAddress, timeout: timeout,
-                  retransmissions: DHTNode.lookupRetransmissions).assumeIsolated().whenComplete { result in
+            let address = contact.socketAddress
+            let suspect = isSuspect(address)
+            query(method, arguments: arguments, to: address, timeout: timeout,
+                  retransmissions: suspect ? 0 : DHTNode.lookupRetransmissions, suspect: suspect).assumeIsolated().whenComplete { result in
                 guard !walk.isOver else { return }
                 if case let .success(answer) = result,
                    let found = NodeContact.decodeCompact(answer.values["nodes"]?.bytesValue ?? []) {

@@ -6,15 +6,11 @@
 /// A driver keeps calling ``next()`` while it has room for another query in
 /// flight; the lookup is over when ``next()`` returns nil with nothing in flight.
 /// A contact is asked only while it is closer to the target than the `count`
-/// closest that have answered. Suspects (contacts that recently went silent
-/// for the caller) are asked last: only if, once everyone else is done, fewer
-/// than `count` contacts have answered. A lookup therefore pays for a dead
-/// contact once, not on every lookup that passes it.
+/// closest that have answered.
 public struct LookupState {
     public let target: NodeID
     public let count: Int
     private let ownID: NodeID
-    private let isSuspect: (NodeContact) -> Bool
     /// Every contact met, closest first.
     private var candidates: [NodeContact] = []
     private var seen = Set<NodeID>()
@@ -30,30 +26,21 @@ public struct LookupState {
     /// if fewer than `count` closer ones answer.
     public static func startingCandidates(_ count: Int) -> Int { 3 * count }
 
-    public init(target: NodeID, count: Int, ownID: NodeID, startingFrom known: [NodeContact],
-                isSuspect: @escaping (NodeContact) -> Bool = { _ in false }) {
+    public init(target: NodeID, count: Int, ownID: NodeID, startingFrom known: [NodeContact]) {
         self.target = target
         self.count = count
         self.ownID = ownID
-        self.isSuspect = isSuspect
         learn(known)
     }
 
     /// The next contact to query (now counted in flight), or nil if none should be now.
     public mutating func next() -> NodeContact? {
         let worst = answered.count >= count ? answered[count - 1].id : nil
-        var fallback: NodeContact?
-        for candidate in candidates where !asked.contains(candidate.id) {
-            if let worst, !candidate.id.isCloser(than: worst, to: target) { break }
-            if isSuspect(candidate) {
-                fallback = fallback ?? candidate
-                continue
-            }
-            return ask(candidate)
-        }
-        // Suspects only when everyone else is done and the result is short.
-        guard inFlight == 0, answered.count < count, let fallback else { return nil }
-        return ask(fallback)
+        guard let candidate = candidates.first(where: { !asked.contains($0.id) }),
+              worst.map({ candidate.id.isCloser(than: $0, to: target) }) ?? true else { return nil }
+        asked.insert(candidate.id)
+        inFlight += 1
+        return candidate
     }
 
     /// `contact` answered, naming `found` as closer contacts.
@@ -72,12 +59,6 @@ public struct LookupState {
     /// a lookup never comes back empty while it knew of any contact.
     public var result: [NodeContact] {
         answered.isEmpty ? Array(candidates.prefix(count)) : Array(answered.prefix(count))
-    }
-
-    private mutating func ask(_ contact: NodeContact) -> NodeContact {
-        asked.insert(contact.id)
-        inFlight += 1
-        return contact
     }
 
     private mutating func learn(_ contacts: [NodeContact]) {

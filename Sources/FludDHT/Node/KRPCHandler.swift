@@ -24,7 +24,9 @@ final class KRPCHandler: ChannelInboundHandler {
     private var roundTrips: [SocketAddress: Double] = [:]
     private var overallRoundTrip: Double?
     /// When each address last let a query time out (all its retransmissions
-    /// unanswered); our lookups ask such suspects last. Cleared by any datagram
+    /// unanswered). Our lookups still ask such suspects, once and briefly, so
+    /// a dead contact costs a lookup 25 ms instead of a full timeout, and a
+    /// live one that lost packets is heard again. Cleared by any datagram
     /// from the address.
     var unresponsive: [SocketAddress: Double] = [:]
     /// Queries sent, for `flud bench dht`'s messages per lookup.
@@ -52,11 +54,20 @@ final class KRPCHandler: ChannelInboundHandler {
     }
 
     /// Four smoothed round trips of this address (or of all answers so far),
-    /// at least 100 ms (loaded loopback hosts stall that long) and at most `ceiling`.
-    private func adaptiveTimeout(for address: SocketAddress, ceiling: TimeAmount) -> TimeAmount {
-        guard let roundTrip = roundTrips[address] ?? overallRoundTrip else { return ceiling }
-        let seconds = max(0.1, 4 * roundTrip)
+    /// at least 100 ms (loaded loopback hosts stall that long) and at most
+    /// `ceiling`. A suspect gets two round trips and at least 25 ms: it is
+    /// probably dead, and a live one's late answer still clears it.
+    private func adaptiveTimeout(for address: SocketAddress, ceiling: TimeAmount, suspect: Bool) -> TimeAmount {
+        guard let roundTrip = roundTrips[address] ?? overallRoundTrip else { return suspect ? .milliseconds(100) : ceiling }
+        let seconds = suspect ? max(0.025, 2 * roundTrip) : max(0.1, 4 * roundTrip)
         return min(ceiling, .nanoseconds(Int64(seconds * 1e9)))
+    }
+
+    /// Whether a query to `address` timed out in the last `suspectSeconds`
+    /// with nothing heard from it since.
+    func isSuspect(_ address: SocketAddress) -> Bool {
+        guard let since = unresponsive[address] else { return false }
+        return clock() - since < Self.suspectSeconds
     }
 
     private func noteRoundTrip(_ seconds: Double, from address: SocketAddress) {
@@ -109,13 +120,13 @@ final class KRPCHandler: ChannelInboundHandler {
     ///   the timeout, while no answer has come: a lost packet then costs a
     ///   fraction of the timeout, and a dead node still costs only one timeout.
     func query(_ method: String, arguments: BencodeDictionary, to address: SocketAddress,
-               timeout: TimeAmount, retransmissions: Int = 0) -> EventLoopFuture<QueryAnswer> {
+               timeout: TimeAmount, retransmissions: Int = 0, suspect: Bool = false) -> EventLoopFuture<QueryAnswer> {
         guard let context else { return eventLoop.makeFailedFuture(DHTError.closed) }
         var arguments = arguments
         arguments["id"] = .bytes(ownID.bytes)
         let transaction = newTransactionID()
         let promise = context.eventLoop.makePromise(of: QueryAnswer.self)
-        let wait = adaptiveTimeout(for: address, ceiling: timeout)
+        let wait = adaptiveTimeout(for: address, ceiling: timeout, suspect: suspect)
         let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
             guard let self, let query = self.pending.removeValue(forKey: transaction) else { return }
             if let id = self.contactID(at: query.address) { self.routingTable.failed(id) }

@@ -24,12 +24,14 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
 
     public let latency: ClosedRange<Double>
     public let timeout: Double
+    /// The brief wait for a contact that went silent on the asking node before.
+    public let suspectTimeout: Double
     private var random: Generator
     private var ids: [NodeID] = []
     private var tables: [RoutingTable] = []
     private var alive: [Bool] = []
     private var indexByID: [NodeID: Int] = [:]
-    /// Per node, the contacts whose queries timed out: its lookups' suspects.
+    /// Per node, the contacts whose queries timed out: asked again, but briefly.
     private var suspects: [Set<NodeID>] = []
     /// Virtual seconds since the simulation began.
     private var now: Double = 0
@@ -37,9 +39,12 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
     /// - Parameters:
     ///   - latency: one-way message latency in virtual seconds, drawn uniformly.
     ///   - timeout: virtual seconds a query to a departed node waits.
-    public init(latency: ClosedRange<Double> = 0.005...0.050, timeout: Double = 0.5, using random: Generator) {
+    ///   - suspectTimeout: the same, when it already went silent on the asker.
+    public init(latency: ClosedRange<Double> = 0.005...0.050, timeout: Double = 0.5, suspectTimeout: Double = 0.1,
+                using random: Generator) {
         self.latency = latency
         self.timeout = timeout
+        self.suspectTimeout = suspectTimeout
         self.random = random
     }
 
@@ -121,10 +126,8 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
 
     /// One lookup, and the closest node that answered it.
     private mutating func walk(from origin: Int, target: NodeID) -> (LookupReport, NodeID?) {
-        let originSuspects = suspects[origin]
         let known = tables[origin].closest(to: target, count: LookupState.startingCandidates(RoutingTable.bucketSize))
-        var state = LookupState(target: target, count: RoutingTable.bucketSize, ownID: ids[origin],
-                                startingFrom: known) { originSuspects.contains($0.id) }
+        var state = LookupState(target: target, count: RoutingTable.bucketSize, ownID: ids[origin], startingFrom: known)
         var hops: [NodeID: Int] = [:]
         for contact in known { hops[contact.id] = 1 }
         var inFlight: [(arrives: Double, contact: NodeContact)] = []
@@ -134,7 +137,9 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
             while state.inFlight < DHTNode.lookupParallelism, let contact = state.next() {
                 report.messages += 1
                 let live = indexByID[contact.id].map { alive[$0] } ?? false
-                let wait = live ? Double.random(in: latency, using: &random) + Double.random(in: latency, using: &random) : timeout
+                // As the node does: a contact that went silent on us before gets a brief wait.
+                let wait = live ? Double.random(in: latency, using: &random) + Double.random(in: latency, using: &random)
+                    : suspects[origin].contains(contact.id) ? suspectTimeout : timeout
                 inFlight.append((clock + wait, contact))
             }
             guard let next = inFlight.indices.min(by: { inFlight[$0].arrives < inFlight[$1].arrives }) else { break }
@@ -150,6 +155,7 @@ public struct SimulatedNetwork<Generator: RandomNumberGenerator> {
             }
             tables[responder].heard(from: self.contact(origin), now: now)
             tables[origin].heard(from: contact, now: now)
+            suspects[origin].remove(contact.id)
             let found = tables[responder].closest(to: target)
             for node in found where hops[node.id] == nil { hops[node.id] = hops[contact.id, default: 1] + 1 }
             state.received(found, from: contact)
