@@ -57,9 +57,6 @@ extension KRPCHandler {
         }
     }
 
-    /// Seconds a contact that timed out stays a suspect for our lookups.
-    static let suspectSeconds: Double = 5 * 60
-
     /// Drives a ``LookupState`` with real queries. Must run on the event loop.
     func walk(to target: NodeID, count: Int, asking method: String, _ arguments: BencodeDictionary, timeout: TimeAmount,
               until isDone: @escaping (QueryAnswer) -> Bool) -> EventLoopFuture<LookupOutcome> {

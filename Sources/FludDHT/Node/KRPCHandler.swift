@@ -28,7 +28,9 @@ final class KRPCHandler: ChannelInboundHandler {
     /// a dead contact costs a lookup 25 ms instead of a full timeout, and a
     /// live one that lost packets is heard again. Cleared by any datagram
     /// from the address.
-    var unresponsive: [SocketAddress: Double] = [:]
+    private var unresponsive: [SocketAddress: Double] = [:]
+    /// Seconds a contact that timed out stays a suspect.
+    static let suspectSeconds: Double = 5 * 60
     /// Queries sent, for `flud bench dht`'s messages per lookup.
     private(set) var queriesSent = 0
     /// Queries (and garbage) we answer per second from one IP address: a
