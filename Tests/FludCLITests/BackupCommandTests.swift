@@ -106,11 +106,18 @@ struct BackupCommandTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // Killed at the first progress line with at least 4 of the 48 files
+        // done (lines come at most five times a second, so not every count shows).
         var printed = ""
-        while !printed.contains("\"files\":4"), !printed.contains("\"files\":5"), !printed.contains("summary") {
+        var landed = false
+        while !landed {
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             printed += String(decoding: chunk, as: UTF8.self)
+            landed = printed.split(separator: "\n").contains { line in
+                guard let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return false }
+                return event["event"] as? String == "progress" && (event["files"] as? Int ?? 0) >= 4
+            }
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
