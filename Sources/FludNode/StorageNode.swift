@@ -140,15 +140,11 @@ public final class StorageNode: Sendable {
         try await ledger.flush()
         try await store.table("dht").set(await dht.knownContacts().flatMap(\.compact), for: Self.routingKey)
         let items = store.table("dht-items")
-        var kept: [(key: [UInt8], value: [UInt8])] = []
-        for (target, held) in await dht.drainItemChanges() {
-            if let held {
-                kept.append((target.bytes, Self.record(of: held)))
-            } else {
-                _ = try await items.remove(target.bytes)
-            }
-        }
+        let changes = await dht.drainItemChanges()
+        let kept = changes.compactMap { target, held in held.map { (key: target.bytes, value: Self.record(of: $0)) } }
+        let gone = changes.filter { $0.held == nil }.map(\.target.bytes)
         if !kept.isEmpty { try await items.set(kept) }
+        if !gone.isEmpty { try await items.remove(gone) }
     }
 
     /// Takes back the DHT items saved before the last stop; a record that is
@@ -158,9 +154,8 @@ public final class StorageNode: Sendable {
         let records = (try? table.entries()) ?? []
         let saved = records.compactMap { key, value in Self.heldItem(fromRecord: value).flatMap { $0.item.target.bytes == key ? $0 : nil } }
         let restored = await dht.restoreItems(saved)
-        for (key, _) in records where NodeID(bytes: key).map({ !restored.contains($0) }) ?? true {
-            _ = try? await table.remove(key)
-        }
+        let dropped = records.map(\.key).filter { key in NodeID(bytes: key).map { !restored.contains($0) } ?? true }
+        if !dropped.isEmpty { _ = try? await table.remove(dropped) }
         if !records.isEmpty {
             logger.info("restored DHT items", metadata: ["items": "\(restored.count)", "dropped": "\(records.count - restored.count)"])
         }

@@ -32,9 +32,15 @@ public struct StoreTable: Sendable {
     /// Removes `key`; returns whether it was there.
     @discardableResult
     public func remove(_ key: [UInt8]) async throws -> Bool {
-        try checkKey(key)
+        try await remove([key]) == 1
+    }
+
+    /// Removes every key in one transaction; returns how many were there.
+    @discardableResult
+    public func remove(_ keys: [[UInt8]]) async throws -> Int {
+        for key in keys { try checkKey(key) }
         return try await store.writer.perform { transaction in
-            try key.withUnsafeBytes { try transaction.delete($0, in: database) }
+            try keys.reduce(0) { removed, key in try removed + (key.withUnsafeBytes { try transaction.delete($0, in: database) } ? 1 : 0) }
         }
     }
 

@@ -38,6 +38,13 @@ final class LocalNetwork: @unchecked Sendable {
         try await FragmentNetwork.join(bootstrap: [bootstrap], identity: keys.wireIdentity)
     }
 
+    /// One backup by a client that joins for it and leaves after.
+    func backUp(_ keys: UserKeys, home: String, options: Backup.Options) async throws {
+        let client = try await join(keys)
+        _ = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        await client.close()
+    }
+
     /// Stops `indices` without a goodbye to the others.
     func kill(_ indices: [Int]) async {
         for index in indices {
@@ -151,9 +158,7 @@ struct BackupRestoreTests {
         try makeTree(at: scratch.path + "/source")
         let keys = UserKeys.generate()
         let options = Backup.Options(paths: [scratch.path + "/source"], dataShards: 2, parityShards: 2)
-        let client = try await network.join(keys)
-        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
-        await client.close()
+        try await network.backUp(keys, home: scratch.path + "/home", options: options)
 
         let stranger = UserKeys.generate()
         let other = try await network.join(stranger)
@@ -175,9 +180,7 @@ struct BackupRestoreTests {
         }
         let keys = UserKeys.generate()
         let options = Backup.Options(paths: [source], dataShards: 3, parityShards: 1)
-        let client = try await network.join(keys)
-        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
-        await client.close()
+        try await network.backUp(keys, home: scratch.path + "/home", options: options)
         await network.kill([2, 5, 6])
         let restorer = try await network.join(keys)
         let target = scratch.path + "/restored"
@@ -212,9 +215,7 @@ struct BackupRestoreTests {
         // are the holders of any chunk named near it: with fewer fragments,
         // killing the root's holders would take such chunks too.
         let options = Backup.Options(paths: [source], dataShards: 1, parityShards: 15, averageChunkSize: 256 << 10)
-        let client = try await network.join(keys)
-        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
-        await client.close()
+        try await network.backUp(keys, home: scratch.path + "/home", options: options)
 
         let probe = try await DHTNode.start(readOnly: true)
         let target = SnapshotRoot.target(for: keys)
@@ -229,7 +230,7 @@ struct BackupRestoreTests {
         for node in network.nodes { await node?.maintain() }
         await network.kill(Array(holders.dropFirst(holders.count / 2)))
 
-        let restorer = try await FragmentNetwork.join(bootstrap: [network.bootstrap], identity: keys.wireIdentity)
+        let restorer = try await network.join(keys)
         let restored = scratch.path + "/restored"
         let summary = try await Restore(keys: keys, network: restorer, options: Restore.Options(target: restored)).run { _ in }
         #expect(summary.failed.isEmpty, "\(summary.failed)")
@@ -245,9 +246,7 @@ struct BackupRestoreTests {
         try makeTree(at: source)
         let keys = UserKeys.generate()
         let options = Backup.Options(paths: [source], dataShards: 4, parityShards: 4, averageChunkSize: 64 << 10)
-        let client = try await network.join(keys)
-        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
-        await client.close()
+        try await network.backUp(keys, home: scratch.path + "/home", options: options)
 
         await network.kill([3, 6, 9])
         let maintainer = try await network.join(keys)

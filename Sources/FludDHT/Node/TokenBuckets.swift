@@ -16,7 +16,7 @@ public struct TokenBuckets<Key: Hashable>: Sendable where Key: Sendable {
         self.capacity = capacity
     }
 
-    /// Keys with a bucket that is not full.
+    /// Keys tracked now (at most `capacity`).
     public var count: Int { buckets.count }
 
     /// The tokens `key` has at `now` (`burst` for a key never seen).
