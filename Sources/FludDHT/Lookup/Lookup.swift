@@ -96,7 +96,7 @@ extension NodeContact {
         var raw = sockaddr_in()
         raw.sin_family = sa_family_t(AF_INET)
         raw.sin_port = port.bigEndian
-        withUnsafeMutableBytes(of: &raw.sin_addr) { $0.copyBytes(from: address) }
+        raw.sin_addr.s_addr = ipv4.bigEndian
         return SocketAddress(raw, host: "")
     }
 }

@@ -68,17 +68,3 @@ public struct LookupState {
         }
     }
 }
-
-extension NodeID {
-    /// Whether `self` is closer than `other` to `target` by XOR distance,
-    /// without building either distance.
-    @inlinable
-    public func isCloser(than other: NodeID, to target: NodeID) -> Bool {
-        for index in 0..<Self.byteCount {
-            let mine = bytes[index] ^ target.bytes[index]
-            let theirs = other.bytes[index] ^ target.bytes[index]
-            if mine != theirs { return mine < theirs }
-        }
-        return false
-    }
-}

@@ -17,7 +17,8 @@ final class KRPCHandler: ChannelInboundHandler {
     /// Peers announced per info-hash (BEP 5 `announce_peer`), bounded.
     private var peers: [NodeID: [[UInt8]]] = [:]
     private var items: ItemStore
-    private var pending: [[UInt8]: PendingQuery] = [:]
+    /// Queries awaiting an answer, by transaction ID (ours are two bytes).
+    private var pending: [UInt16: PendingQuery] = [:]
     /// Smoothed round-trip times (seconds) per address and over all answers,
     /// so a silent node is given up on after a few of its usual round trips
     /// rather than after a fixed long timeout.
@@ -49,10 +50,15 @@ final class KRPCHandler: ChannelInboundHandler {
     struct PendingQuery {
         let promise: EventLoopPromise<QueryAnswer>
         let address: SocketAddress
-        let timeout: Scheduled<Void>
+        let message: ByteBuffer
+        /// The next resend, or the timeout once no resend is left: one
+        /// scheduled task per query at any time.
+        var timer: Scheduled<Void>?
         let sentAt: Double
+        let wait: TimeAmount
+        let retransmissions: Int
         /// Sent more than once: its answer says nothing sure about the round trip (Karn).
-        var resent = false
+        var resent = 0
     }
 
     /// Four smoothed round trips of this address (or of all answers so far),
@@ -106,7 +112,7 @@ final class KRPCHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         for (_, query) in pending {
-            query.timeout.cancel()
+            query.timer?.cancel()
             query.promise.fail(DHTError.closed)
         }
         pending.removeAll()
@@ -128,41 +134,54 @@ final class KRPCHandler: ChannelInboundHandler {
         arguments["id"] = .bytes(ownID.bytes)
         let transaction = newTransactionID()
         let promise = context.eventLoop.makePromise(of: QueryAnswer.self)
-        let wait = adaptiveTimeout(for: address, ceiling: timeout, suspect: suspect)
-        let timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
-            guard let self, let query = self.pending.removeValue(forKey: transaction) else { return }
-            if let id = self.contactID(at: query.address) { self.routingTable.failed(id) }
-            self.noteUnresponsive(query.address)
-            query.promise.fail(DHTError.timeout(address: "\(address)"))
-        }
-        let sentAt = clock()
-        pending[transaction] = PendingQuery(promise: promise, address: address, timeout: timeoutTask, sentAt: sentAt)
-        queriesSent += 1
-        let message = KRPCMessage(transactionID: transaction, body: .query(method: method, arguments: arguments),
+        let message = KRPCMessage(transactionID: [UInt8(transaction >> 8), UInt8(transaction & 0xFF)],
+                                  body: .query(method: method, arguments: arguments),
                                   version: DHTNode.clientVersion, readOnly: readOnly)
-        send(message, to: address, context: context)
-        for resend in stride(from: 1, through: retransmissions, by: 1) {
-            let delay = TimeAmount.nanoseconds(wait.nanoseconds * Int64(resend) / Int64(retransmissions + 1))
-            context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
-                // Still this query (not a later one that reused the transaction ID) and still unanswered.
-                guard let self, self.pending[transaction]?.sentAt == sentAt, let context = self.context else { return }
-                self.pending[transaction]?.resent = true
-                self.send(message, to: address, context: context)
-            }
-        }
+        let buffer = context.channel.allocator.buffer(bytes: message.encoded)
+        pending[transaction] = PendingQuery(promise: promise, address: address, message: buffer, sentAt: clock(),
+                                            wait: adaptiveTimeout(for: address, ceiling: timeout, suspect: suspect),
+                                            retransmissions: retransmissions)
+        queriesSent += 1
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: buffer)), promise: nil)
+        scheduleTimer(for: transaction)
         return promise.futureResult
     }
 
-    private func newTransactionID() -> [UInt8] {
+    /// Arms the query's one timer: the next resend, evenly spread inside the
+    /// timeout, or the timeout itself.
+    private func scheduleTimer(for transaction: UInt16) {
+        guard let query = pending[transaction] else { return }
+        let nextSend = query.resent + 1
+        let delay = TimeAmount.nanoseconds(query.wait.nanoseconds * Int64(nextSend) / Int64(query.retransmissions + 1)
+                                           - query.wait.nanoseconds * Int64(query.resent) / Int64(query.retransmissions + 1))
+        let sentAt = query.sentAt
+        pending[transaction]?.timer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            // Still this query (not a later one that reused the transaction ID) and still unanswered.
+            guard let self, let query = self.pending[transaction], query.sentAt == sentAt else { return }
+            if query.resent < query.retransmissions, let context = self.context {
+                self.pending[transaction]?.resent += 1
+                context.writeAndFlush(self.wrapOutboundOut(AddressedEnvelope(remoteAddress: query.address, data: query.message)),
+                                      promise: nil)
+                self.scheduleTimer(for: transaction)
+                return
+            }
+            self.pending[transaction] = nil
+            if let id = self.contactID(at: query.address) { self.routingTable.failed(id) }
+            self.noteUnresponsive(query.address)
+            query.promise.fail(DHTError.timeout(address: "\(query.address)"))
+        }
+    }
+
+    private func newTransactionID() -> UInt16 {
         repeat {
             nextTransaction &+= 1
-        } while pending[[UInt8(nextTransaction >> 8), UInt8(nextTransaction & 0xFF)]] != nil
-        return [UInt8(nextTransaction >> 8), UInt8(nextTransaction & 0xFF)]
+        } while pending[nextTransaction] != nil
+        return nextTransaction
     }
 
     private func contactID(at address: SocketAddress) -> NodeID? {
-        guard let (ip, port) = address.ipv4 else { return nil }
-        return routingTable.contacts.first { $0.address == ip && $0.port == port }?.id
+        guard let (ip, port) = address.ipv4Endpoint else { return nil }
+        return routingTable.contact(ipv4: ip, port: port)?.id
     }
 
     // MARK: Incoming datagrams
@@ -202,20 +221,22 @@ final class KRPCHandler: ChannelInboundHandler {
         return false
     }
 
-    private func complete(_ transaction: [UInt8], from address: SocketAddress, with result: Result<BencodeDictionary, KRPCError>) {
+    private func complete(_ transactionID: [UInt8], from address: SocketAddress, with result: Result<BencodeDictionary, KRPCError>) {
         // Only the address we asked may answer: a forged reply from elsewhere is dropped.
+        guard transactionID.count == 2 else { return }
+        let transaction = UInt16(transactionID[0]) << 8 | UInt16(transactionID[1])
         guard let query = pending[transaction], query.address == address else { return }
         pending[transaction] = nil
-        query.timeout.cancel()
-        if !query.resent { noteRoundTrip(clock() - query.sentAt, from: address) }
+        query.timer?.cancel()
+        if query.resent == 0 { noteRoundTrip(clock() - query.sentAt, from: address) }
         switch result {
         case let .success(values):
             guard let id = values["id"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
                 query.promise.fail(DHTError.malformedResponse("the response has no valid 'id'"))
                 return
             }
-            if let (ip, port) = address.ipv4 {
-                routingTable.heard(from: NodeContact(id: id, address: ip, port: port), now: clock())
+            if let (ip, port) = address.ipv4Endpoint {
+                routingTable.heard(from: NodeContact(id: id, ipv4: ip, port: port), now: clock())
             }
             query.promise.succeed(QueryAnswer(responder: id, values: values))
         case let .failure(error):
@@ -230,8 +251,9 @@ final class KRPCHandler: ChannelInboundHandler {
             return
         }
         let now = clock()
-        guard let (ip, port) = address.ipv4 else { return }
-        if !readOnlySender { routingTable.heard(from: NodeContact(id: senderID, address: ip, port: port), now: now) }
+        guard let (ipv4, port) = address.ipv4Endpoint else { return }
+        if !readOnlySender { routingTable.heard(from: NodeContact(id: senderID, ipv4: ipv4, port: port), now: now) }
+        let ip = withUnsafeBytes(of: ipv4.bigEndian, Array.init)
         var values: BencodeDictionary = ["id": .bytes(ownID.bytes)]
         switch method {
         case "ping":
@@ -240,7 +262,7 @@ final class KRPCHandler: ChannelInboundHandler {
             guard let target = arguments["target"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
                 return reply(.protocolError("'target' must be 20 bytes"))
             }
-            values["nodes"] = .bytes(routingTable.closest(to: target).flatMap(\.compact))
+            values["nodes"] = .bytes(NodeContact.compact(routingTable.closest(to: target)))
         case "get_peers":
             guard let infoHash = arguments["info_hash"]?.bytesValue.flatMap(NodeID.init(bytes:)) else {
                 return reply(.protocolError("'info_hash' must be 20 bytes"))
@@ -249,7 +271,7 @@ final class KRPCHandler: ChannelInboundHandler {
             if let known = peers[infoHash], !known.isEmpty {
                 values["values"] = .list(known.map(BencodeValue.bytes))
             } else {
-                values["nodes"] = .bytes(routingTable.closest(to: infoHash).flatMap(\.compact))
+                values["nodes"] = .bytes(NodeContact.compact(routingTable.closest(to: infoHash)))
             }
         case "announce_peer":
             guard let infoHash = arguments["info_hash"]?.bytesValue.flatMap(NodeID.init(bytes:)),
@@ -267,7 +289,7 @@ final class KRPCHandler: ChannelInboundHandler {
                 return reply(.protocolError("'target' must be 20 bytes"))
             }
             values["token"] = .bytes(tokens.token(for: ip, now: now))
-            values["nodes"] = .bytes(routingTable.closest(to: target).flatMap(\.compact))
+            values["nodes"] = .bytes(NodeContact.compact(routingTable.closest(to: target)))
             if let item = items.item(at: target, now: now) {
                 let newerThanAsked = arguments["seq"]?.integerValue.map { (item.mutable?.sequence ?? 0) > $0 } ?? true
                 if newerThanAsked { values["v"] = item.value }
@@ -339,10 +361,9 @@ struct QueryAnswer: Sendable {
 }
 
 extension SocketAddress {
-    /// The IPv4 address bytes and port, or nil for other families.
-    var ipv4: ([UInt8], UInt16)? {
-        guard case let .v4(address) = self, let port else { return nil }
-        let raw = address.address.sin_addr.s_addr  // network order in memory
-        return (withUnsafeBytes(of: raw, Array.init), UInt16(port))
+    /// The IPv4 address (127.0.0.1 is 0x7F00_0001) and port, or nil for other families.
+    var ipv4Endpoint: (UInt32, UInt16)? {
+        guard case let .v4(address) = self else { return nil }
+        return (UInt32(bigEndian: address.address.sin_addr.s_addr), UInt16(bigEndian: address.address.sin_port))
     }
 }

@@ -1,12 +1,33 @@
 /// A 160-bit Kademlia node ID or lookup target (BEP 5), compared by XOR distance.
+///
+/// Held inline as three big-endian words rather than a byte array: a lookup
+/// compares, hashes and copies IDs millions of times a second, and words need
+/// no heap allocation or reference counting.
 public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let byteCount = 20
-    /// Big-endian: bytes[0] is the most significant.
-    public let bytes: [UInt8]
+    /// Bytes 0–7, 8–15 and 16–19, each read big-endian, so comparing the words
+    /// in order compares the bytes in order.
+    @usableFromInline let high: UInt64
+    @usableFromInline let middle: UInt64
+    @usableFromInline let low: UInt32
+
+    @usableFromInline init(high: UInt64, middle: UInt64, low: UInt32) {
+        self.high = high
+        self.middle = middle
+        self.low = low
+    }
 
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == Self.byteCount else { return nil }
-        self.bytes = Array(bytes)
+        var high: UInt64 = 0, middle: UInt64 = 0, low: UInt32 = 0
+        for (index, byte) in bytes.enumerated() {
+            switch index {
+            case 0..<8: high = high << 8 | UInt64(byte)
+            case 8..<16: middle = middle << 8 | UInt64(byte)
+            default: low = low << 8 | UInt32(byte)
+            }
+        }
+        self.init(high: high, middle: middle, low: low)
     }
 
     public init?(hex: String) {
@@ -17,12 +38,26 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
             guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else { return nil }
             bytes.append(byte)
         }
-        self.bytes = bytes
+        self.init(bytes: bytes)
+    }
+
+    /// Big-endian: bytes[0] is the most significant.
+    public var bytes: [UInt8] {
+        var result = [UInt8](repeating: 0, count: Self.byteCount)
+        appendBytes(into: &result, at: 0)
+        return result
+    }
+
+    /// Writes the 20 bytes at `offset` of `buffer` (which must have room).
+    func appendBytes(into buffer: inout [UInt8], at offset: Int) {
+        withUnsafeBytes(of: high.bigEndian) { buffer.replaceSubrange(offset..<offset + 8, with: $0) }
+        withUnsafeBytes(of: middle.bigEndian) { buffer.replaceSubrange(offset + 8..<offset + 16, with: $0) }
+        withUnsafeBytes(of: low.bigEndian) { buffer.replaceSubrange(offset + 16..<offset + 20, with: $0) }
     }
 
     /// A uniformly random ID.
     public static func random<Generator: RandomNumberGenerator>(using generator: inout Generator) -> NodeID {
-        NodeID(bytes: (0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) })!
+        NodeID(high: generator.next(), middle: generator.next(), low: UInt32(truncatingIfNeeded: generator.next() as UInt64))
     }
 
     public static func random() -> NodeID {
@@ -31,22 +66,32 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// XOR distance to `other`, as an ID-sized number.
+    @inlinable
     public func distance(to other: NodeID) -> NodeID {
-        NodeID(bytes: zip(bytes, other.bytes).map { $0 ^ $1 })!
+        NodeID(high: high ^ other.high, middle: middle ^ other.middle, low: low ^ other.low)
+    }
+
+    /// Whether `self` is closer than `other` to `target` by XOR distance.
+    @inlinable
+    public func isCloser(than other: NodeID, to target: NodeID) -> Bool {
+        distance(to: target) < other.distance(to: target)
     }
 
     /// Number of leading bits shared with `other` (160 when equal).
     public func commonPrefixLength(with other: NodeID) -> Int {
-        for index in 0..<Self.byteCount {
-            let difference = bytes[index] ^ other.bytes[index]
-            if difference != 0 { return index * 8 + difference.leadingZeroBitCount }
-        }
-        return 8 * Self.byteCount
+        let difference = distance(to: other)
+        if difference.high != 0 { return difference.high.leadingZeroBitCount }
+        if difference.middle != 0 { return 64 + difference.middle.leadingZeroBitCount }
+        return 128 + (difference.low == 0 ? 32 : difference.low.leadingZeroBitCount)
     }
 
     /// Bit `index` counted from the most significant (0).
     public func bit(_ index: Int) -> Bool {
-        bytes[index / 8] & (0x80 >> UInt8(index % 8)) != 0
+        switch index {
+        case 0..<64: return high >> (63 - index) & 1 == 1
+        case 64..<128: return middle >> (127 - index) & 1 == 1
+        default: return low >> (159 - index) & 1 == 1
+        }
     }
 
     /// A random ID that shares exactly the first `prefixLength` bits with `self`
@@ -62,8 +107,9 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
         return NodeID(bytes: result)!
     }
 
+    @inlinable
     public static func < (lhs: NodeID, rhs: NodeID) -> Bool {
-        lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
+        (lhs.high, lhs.middle, lhs.low) < (rhs.high, rhs.middle, rhs.low)
     }
 
     public var hex: String {

@@ -96,28 +96,25 @@ public struct RoutingTable: Sendable {
     /// The `count` contacts closest to `target` by XOR distance, bad ones last.
     /// Never empty while the table holds any contact.
     public func closest(to target: NodeID, count: Int = bucketSize) -> [NodeContact] {
-        var usable: [NodeContact] = []
-        var bad: [NodeContact] = []
-        usable.reserveCapacity(count + 1)
+        // Every node answers every lookup query with this: a bounded selection
+        // on XOR distances computed once per contact, no sort of the table.
+        var usable = ClosestSelection(count: count)
+        var bad = ClosestSelection(count: count)
         for bucket in buckets {
             for entry in bucket.entries {
-                if entry.isBad {
-                    Self.keepClosest(entry.contact, in: &bad, count: count, to: target)
-                } else {
-                    Self.keepClosest(entry.contact, in: &usable, count: count, to: target)
-                }
+                let distance = entry.contact.id.distance(to: target)
+                if entry.isBad { bad.offer(entry.contact, at: distance) } else { usable.offer(entry.contact, at: distance) }
             }
         }
-        return Array((usable + bad).prefix(count))
+        return Array((usable.contacts + bad.contacts).prefix(count))
     }
 
-    /// Inserts `contact` into `closest` (sorted, closest first) if it is among
-    /// the `count` closest to `target`: a bounded selection, no full sort.
-    private static func keepClosest(_ contact: NodeContact, in closest: inout [NodeContact], count: Int, to target: NodeID) {
-        if closest.count == count, let last = closest.last, !contact.id.isCloser(than: last.id, to: target) { return }
-        let position = closest.firstIndex { contact.id.isCloser(than: $0.id, to: target) } ?? closest.endIndex
-        closest.insert(contact, at: position)
-        if closest.count > count { closest.removeLast() }
+    /// The contact at `ipv4`:`port`, if the table holds one.
+    public func contact(ipv4: UInt32, port: UInt16) -> NodeContact? {
+        for bucket in buckets {
+            if let entry = bucket.entries.first(where: { $0.contact.ipv4 == ipv4 && $0.contact.port == port }) { return entry.contact }
+        }
+        return nil
     }
 
     /// Contacts that have been silent long enough to deserve a ping.
@@ -159,4 +156,25 @@ public struct RoutingTable: Sendable {
         buckets[index].replacements.append(entry)
         if buckets[index].replacements.count > Self.bucketSize { buckets[index].replacements.removeFirst() }
     }
+}
+
+/// The `count` contacts of smallest distance offered so far, closest first.
+struct ClosestSelection {
+    let count: Int
+    private var kept: [(distance: NodeID, contact: NodeContact)] = []
+
+    init(count: Int) {
+        self.count = count
+        kept.reserveCapacity(count + 1)
+    }
+
+    mutating func offer(_ contact: NodeContact, at distance: NodeID) {
+        if kept.count == count, let last = kept.last, !(distance < last.distance) { return }
+        var position = kept.endIndex
+        while position > 0, distance < kept[position - 1].distance { position -= 1 }
+        kept.insert((distance, contact), at: position)
+        if kept.count > count { kept.removeLast() }
+    }
+
+    var contacts: [NodeContact] { kept.map(\.contact) }
 }

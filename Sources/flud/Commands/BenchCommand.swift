@@ -217,7 +217,8 @@ struct DHTBenchCommand: AsyncParsableCommand {
         abstract: "DHT put/get latency and throughput on a local network, healthy and after 30 % of nodes die.",
         discussion: """
             Starts --nodes DHT nodes in this process on 127.0.0.1, puts and gets \
-            --keys immutable items one at a time and at concurrency 32, then closes \
+            --keys immutable items one at a time, gets every item ten times more at \
+            concurrency 32 (get_concurrent, n = 10 × keys), then closes \
             30 % of the nodes without a goodbye and gets every item twice more. \
             msgs/lookup counts queries sent by all nodes per operation.
             """
