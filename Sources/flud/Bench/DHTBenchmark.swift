@@ -14,6 +14,8 @@ struct DHTBenchmark {
         let p99: Double
         let operationsPerSecond: Double
         let messagesPerLookup: Double
+        /// Process CPU time per operation (µs), all nodes together.
+        let cpuMicrosecondsPerOperation: Double
     }
 
     let nodes: Int
@@ -62,7 +64,9 @@ struct DHTBenchmark {
     private func measure(_ name: String, _ network: [DHTNode], count: Int, concurrency: Int,
                          _ operation: @escaping @Sendable (Int) async -> Bool) async throws -> Phase {
         let messagesBefore = await totalQueries(network)
+        let cpuBefore = processCPUSeconds()
         let (outcomes, elapsed) = try await runConcurrently(count: count, concurrency: concurrency, operation)
+        let cpu = processCPUSeconds() - cpuBefore
         let latencies = outcomes.map(\.seconds).sorted()
         let messages = await totalQueries(network) - messagesBefore
         return Phase(name: name, count: count,
@@ -70,7 +74,8 @@ struct DHTBenchmark {
                      p50: latencies[latencies.count / 2] * 1000,
                      p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000,
                      operationsPerSecond: Double(count) / elapsed,
-                     messagesPerLookup: Double(messages) / Double(max(count, 1)))
+                     messagesPerLookup: Double(messages) / Double(max(count, 1)),
+                     cpuMicrosecondsPerOperation: cpu * 1e6 / Double(max(count, 1)))
     }
 
     private func totalQueries(_ network: [DHTNode]) async -> Int {

@@ -50,6 +50,15 @@ func monotonicSeconds() -> Double {
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
+/// CPU time this process has used, all threads, user and system: what a
+/// benchmark phase cost, which a shared machine's noise disturbs less than
+/// its wall-clock rate.
+func processCPUSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
 /// Bytes in binary units, e.g. "64 MiB" or "1.5 GiB".
 func formatBytes(_ bytes: Int) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
