@@ -73,7 +73,7 @@ extension KRPCHandler {
             let address = contact.socketAddress
             let suspect = isSuspect(address)
             query(method, arguments: arguments, to: address, timeout: timeout,
-                  retransmissions: suspect ? 0 : DHTNode.lookupRetransmissions, suspect: suspect).assumeIsolated().whenComplete { result in
+                  retransmissions: suspect ? 1 : DHTNode.lookupRetransmissions, suspect: suspect).assumeIsolated().whenComplete { result in
                 guard !walk.isOver else { return }
                 if case let .success(answer) = result,
                    let found = NodeContact.decodeCompact(answer.values["nodes"]?.bytesValue ?? []) {

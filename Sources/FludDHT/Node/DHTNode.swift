@@ -128,9 +128,10 @@ public final class DHTNode: Sendable {
     }
 
     /// Queries lookups send (ping, find_node, get) are idempotent: each goes
-    /// out up to three times within its timeout, so UDP's lost packets cost
-    /// little time and rarely a contact.
-    static let lookupRetransmissions = 2
+    /// out up to four times within its timeout, so UDP's lost packets cost
+    /// little time and rarely a contact: at 10 % loss each way an exchange
+    /// fails 19 % of the time, three tries 0.7 %, four 0.13 %.
+    static let lookupRetransmissions = 3
 
     func query(_ method: String, _ arguments: BencodeDictionary, to address: SocketAddress,
                retransmissions: Int = 0) async throws -> QueryAnswer {

@@ -25,10 +25,11 @@ final class KRPCHandler: ChannelInboundHandler {
     private var roundTrips: [SocketAddress: Double] = [:]
     private var overallRoundTrip: Double?
     /// When each address last let a query time out (all its retransmissions
-    /// unanswered). Our lookups still ask such suspects, once and briefly, so
-    /// a dead contact costs a lookup 25 ms instead of a full timeout, and a
-    /// live one that lost packets is heard again. Cleared by any datagram
-    /// from the address.
+    /// unanswered). Our lookups still ask such suspects, briefly and with one
+    /// resend, so a dead contact costs a lookup 25 ms instead of a full
+    /// timeout, and a live one that lost packets is most likely heard again
+    /// (at 10 % loss each way, a single try fails 19 % of the time, two 3.6 %).
+    /// Cleared by any datagram from the address.
     private var unresponsive: [SocketAddress: Double] = [:]
     /// Seconds a contact that timed out stays a suspect.
     static let suspectSeconds: Double = 5 * 60
