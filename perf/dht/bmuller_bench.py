@@ -60,8 +60,10 @@ async def measure(name, count, concurrency, operation):
             latencies[index] = time.perf_counter() - start
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     ordered = sorted(latencies)
     print(json.dumps({
         "phase": name, "n": count,
@@ -70,6 +72,7 @@ async def measure(name, count, concurrency, operation):
         "p99_ms": round(ordered[min(count - 1, count * 99 // 100)] * 1000, 2),
         "ops_per_s": round(count / elapsed),
         "msgs_per_lookup": round((REQUESTS_SENT - before) / count, 1),
+        "cpu_us_per_op": round(cpu * 1e6 / count),
         "implementation": "bmuller/kademlia 2.2.3",
     }), flush=True)
 

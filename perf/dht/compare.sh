@@ -33,7 +33,7 @@ python3 - "$out" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 phases = ["put", "get", "get_concurrent", "get_after_kill", "get_after_kill_second_pass"]
-print(f"{'phase':28} {'implementation':24} {'success':>8} {'p50 ms':>8} {'p99 ms':>9} {'ops/s':>7} {'msgs':>6}   (medians of rounds)")
+print(f"{'phase':28} {'implementation':24} {'success':>8} {'p50 ms':>8} {'p99 ms':>9} {'ops/s':>7} {'msgs':>6} {'cpu µs/op':>10}   (medians of rounds)")
 for phase in phases:
     for name in ["flud", "bmuller/kademlia 2.2.3"]:
         runs = [r for r in rows if r["phase"] == phase and r["implementation"] == name]
@@ -41,5 +41,5 @@ for phase in phases:
             continue
         median = lambda field: statistics.median(r[field] for r in runs)
         print(f"{phase:28} {name:24} {median('success'):8.3f} {median('p50_ms'):8.2f} {median('p99_ms'):9.2f} "
-              f"{median('ops_per_s'):7.0f} {median('msgs_per_lookup'):6.1f}")
+              f"{median('ops_per_s'):7.0f} {median('msgs_per_lookup'):6.1f} {median('cpu_us_per_op'):10.0f}")
 PY
