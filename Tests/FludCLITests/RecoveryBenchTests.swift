@@ -93,6 +93,35 @@ struct RecoveryBenchTests {
         #expect(processes(withArgumentContaining: scratch.file("flud-bench-recovery-")).isEmpty)
     }
 
+    /// SIGINT in the middle of a run (with packet loss, as root, the run is
+    /// a copy of flud inside a namespace): every node process and the run's
+    /// data are gone when flud exits.
+    @Test(arguments: [false, true])
+    func anInterruptedRunLeavesNothingBehind(withLoss: Bool) throws {
+        guard !withLoss || geteuid() == 0 else { return }
+        let scratch = try Scratch()
+        let process = Process()
+        process.executableURL = Flud.executable
+        process.arguments = ["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0.34", "--kill-model", "exact",
+                             "--draws", "50", "--files", "4", "--file-size", "100000", "--lookups", "8", "--json",
+                             "--data", scratch.file("")] + (withLoss ? ["--loss", "0.1"] : [])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let nodes = { processes(withArgumentContaining: scratch.file("flud-bench-recovery-")) }
+        // Interrupted once its six nodes run (fifty draws take far longer than the wait).
+        let started = Date()
+        while nodes().count < 6, process.isRunning, Date().timeIntervalSince(started) < 60 { usleep(50_000) }
+        #expect(nodes().count >= 6, "the nodes started")
+        kill(process.processIdentifier, SIGINT)
+        while process.isRunning, Date().timeIntervalSince(started) < 90 { usleep(50_000) }
+        #expect(!process.isRunning, "flud exits on SIGINT")
+        #expect(process.terminationStatus == 130)
+        #expect(nodes().isEmpty, "no node process outlives the interrupt: \(nodes())")
+        #expect(try scratch.listing().filter { $0.hasPrefix("flud-bench-recovery") }.isEmpty, "its data is removed")
+    }
+
     @Test func impossiblePlansGetAClearMessage() throws {
         let tooWide = try Flud.run(["bench", "recovery", "--nodes", "4", "-k", "4", "-m", "2"])
         #expect(tooWide.status == 64)
