@@ -23,6 +23,9 @@ struct RecoveryBenchTests {
             #expect(line[field] is Double, "\(field)")
         }
         #expect(line["bytes_fetched"] is Int)
+        // 2 of 6 nodes dead: the repair fetches k fragments of each chunk that lost one and stores what it rebuilt.
+        #expect(line["fragments_rebuilt"] as? Int ?? 0 > 0)
+        #expect(line["repair_bytes"] as? Int ?? 0 > 0)
         #expect(line["draws"] as? Int == 1)
         #expect(line["dht_lookups"] as? Int == 8)
         #expect(line["matches_prediction"] is Bool)

@@ -19,6 +19,8 @@ public actor FragmentNetwork {
     private var failed: Set<String> = []
     /// Fragment bytes received so far.
     public private(set) var bytesFetched = 0
+    /// Fragment bytes stored on nodes so far.
+    public private(set) var bytesStored = 0
     /// How each node served us (stores, retrieves: a corrupt fragment counts
     /// against its holder), kept across runs when the network was joined with
     /// a ledger directory. Placement puts distrusted nodes last.
@@ -126,6 +128,7 @@ public actor FragmentNetwork {
                 // An explicit lease, the term `Leases` renews by, whatever the node's default.
                 try await client(for: address).store(bytes, key: key, leaseExpiry: UInt64(Date().timeIntervalSince1970) + Leases.term)
                 note(.storeSucceeded(bytes: bytes.count), at: address)
+                bytesStored += bytes.count
                 return address
             } catch {
                 lastError = error

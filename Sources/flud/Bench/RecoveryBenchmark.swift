@@ -78,6 +78,8 @@ struct RecoveryBenchmark {
         /// Median over the draws.
         let bytesFetched: Int
         let fragmentsRebuilt: Int
+        /// Fragment bytes the repair fetched and stored (last draw).
+        let repairBytes: Int
         /// DHT lookups that found the live node closest to their target.
         let lookupSuccesses: Int
         let lookups: Int
@@ -111,6 +113,7 @@ struct RecoveryBenchmark {
         var lookupSuccesses = 0
         var repairSeconds = 0.0
         var rebuilt = 0
+        var repairBytes = 0
     }
 
     let executable: String
@@ -195,7 +198,7 @@ struct RecoveryBenchmark {
                       backupSeconds: backupSeconds, restoreSeconds: median(draws.map(\.restoreSeconds)),
                       repairSeconds: draws.last?.repairSeconds ?? 0,
                       bytesFetched: Int(median(draws.map { Double($0.bytesFetched) })),
-                      fragmentsRebuilt: draws.last?.rebuilt ?? 0,
+                      fragmentsRebuilt: draws.last?.rebuilt ?? 0, repairBytes: draws.last?.repairBytes ?? 0,
                       lookupSuccesses: draws.map(\.lookupSuccesses).reduce(0, +), lookups: lookupTimes.count,
                       lookupMedian: median(lookupTimes), lookupP95: percentile(lookupTimes, 0.95))
     }
@@ -249,9 +252,11 @@ struct RecoveryBenchmark {
         draw.restorable = Double(intact) / Double(max(1, originals.count))
         if repairing, restored != nil {
             let repairStart = monotonicSeconds()
+            let (fetchedBefore, storedBefore) = (await reader.bytesFetched, await reader.bytesStored)
             let repair = try? await Maintenance(keys: keys, network: reader).repair()
             draw.repairSeconds = monotonicSeconds() - repairStart
             draw.rebuilt = repair?.rebuilt ?? 0
+            draw.repairBytes = await reader.bytesFetched - fetchedBefore + reader.bytesStored - storedBefore
         }
         await reader.close()
         return draw

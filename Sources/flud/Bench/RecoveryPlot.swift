@@ -79,7 +79,7 @@ extension RecoveryBenchmark.Result {
         self.init(plan: plan, killed: number("killed"), restorable: restorable, chunksRestorable: number("chunks_restorable"),
                   predicted: predicted, predictedSD: number("predicted_sd"), chunks: 0, backupSeconds: number("backup_s"),
                   restoreSeconds: restore, repairSeconds: repair, bytesFetched: count("bytes_fetched"),
-                  fragmentsRebuilt: count("fragments_rebuilt"),
+                  fragmentsRebuilt: count("fragments_rebuilt"), repairBytes: count("repair_bytes"),
                   lookupSuccesses: Int((number("dht_success") * Double(lookups)).rounded()), lookups: lookups,
                   lookupMedian: number("dht_lookup_ms") / 1000, lookupP95: number("dht_lookup_p95_ms") / 1000)
     }

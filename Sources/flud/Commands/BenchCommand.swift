@@ -461,8 +461,9 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
             prediction P(X >= k), X ~ Bin(k + m, 1 - kill), the spread of one draw \
             under the model (predicted_sd, simulated over the real placement), how \
             many standard errors the measured mean lies from the prediction \
-            (deviation; matches_prediction when within 3), restore and repair times \
-            and lookup success and latency.
+            (deviation; matches_prediction when within 3), restore and repair times, \
+            the bytes the restore fetched (bytes_fetched) and the repair fetched and \
+            stored (repair_bytes), and lookup success and latency.
 
             --loss runs the benchmark inside a network namespace of its own (root \
             only), where an nftables rule drops each packet arriving on loopback with \
@@ -643,6 +644,7 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
                 .field("backup_s", rounded(result.backupSeconds))
                 .field("restore_s", rounded(result.restoreSeconds)).field("repair_s", rounded(result.repairSeconds))
                 .field("bytes_fetched", result.bytesFetched).field("fragments_rebuilt", result.fragmentsRebuilt)
+                .field("repair_bytes", result.repairBytes)
                 .field("dht_lookups", result.lookups).field("dht_success", rounded(lookupSuccess))
                 .field("dht_lookup_ms", rounded(result.lookupMedian * 1000))
                 .field("dht_lookup_p95_ms", rounded(result.lookupP95 * 1000)).text)
