@@ -1,4 +1,5 @@
 import FludCodec
+import FludWire
 
 /// Uploads and downloads whole objects (sealed chunks, manifests) as their
 /// fragments, in parallel, over a ``FragmentNetwork``.
@@ -34,27 +35,49 @@ struct ObjectTransfer: Sendable {
 
     /// The chunk's plaintext from any k of its fragments: data shards first
     /// (no decoding needed when they all answer), then parity for the missing.
+    /// A fragment whose node gave no answer is asked once more after every
+    /// other holder was tried: under heavy packet loss a connect or a request
+    /// can time out on a node that holds the fragment, and a second try then
+    /// saves the chunk, while a node that refused or sent bad bytes is not
+    /// asked again.
     func download(_ chunk: ChunkRef) async throws -> [UInt8] {
         let object = chunk.object
         let network = self.network
         let needed = object.dataShards
         let order = await network.fetchOrder(object.fragments.map(\.node))
-        let fragments = try await withThrowingTaskGroup(of: (Int, [UInt8]?).self) { group in
-            var next = 0
+        let fragments = try await withThrowingTaskGroup(of: (index: Int, bytes: [UInt8]?, noAnswer: Bool).self) { group in
+            var untried = order[...]
+            var askAgain: [Int] = []
+            var askedAgain = Set<Int>()
             func start() {
-                guard next < order.count else { return }
-                let index = order[next]
-                next += 1
+                let index: Int
+                if let first = untried.popFirst() {
+                    index = first
+                } else if !askAgain.isEmpty {
+                    index = askAgain.removeFirst()
+                    askedAgain.insert(index)
+                } else {
+                    return
+                }
                 let location = object.fragments[index]
                 group.addTask {
-                    guard let key = ContentHash(hex: location.key) else { return (index, nil) }
-                    return (index, try? await network.retrieve(key, from: location.node))
+                    guard let key = ContentHash(hex: location.key) else { return (index, nil, false) }
+                    do {
+                        return (index, try await network.retrieve(key, from: location.node), false)
+                    } catch {
+                        return (index, nil, (error as? WireError)?.isNoAnswer == true)
+                    }
                 }
             }
             for _ in 0..<needed { start() }
             var received: [Int: [UInt8]] = [:]
-            while received.count < needed, let (index, bytes) = try await group.next() {
-                if let bytes { received[index] = bytes } else { start() }
+            while received.count < needed, let result = try await group.next() {
+                if let bytes = result.bytes {
+                    received[result.index] = bytes
+                    continue
+                }
+                if result.noAnswer, !askedAgain.contains(result.index) { askAgain.append(result.index) }
+                start()
             }
             group.cancelAll()
             return received

@@ -63,6 +63,15 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// No answer in time.
     case timedOut(String)
 
+    /// The peer did not answer (down, unreachable, or its packets were
+    /// lost): unlike a refusal or bad bytes, asking again later may work.
+    public var isNoAnswer: Bool {
+        switch self {
+        case .unreachable, .timedOut: true
+        case .refused, .malformed, .frameTooLarge, .handshakeFailed: false
+        }
+    }
+
     public var description: String {
         switch self {
         case let .refused(status, message): message.isEmpty ? "\(status)" : "\(status): \(message)"
