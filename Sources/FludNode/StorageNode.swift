@@ -138,7 +138,7 @@ public final class StorageNode: Sendable {
     /// table, and the DHT items stored or dropped since the last save.
     private func saveState() async throws {
         try await ledger.flush()
-        try await store.table("dht").set(await dht.knownContacts().flatMap(\.compact), for: Self.routingKey)
+        try await store.table("dht").set(NodeContact.compact(await dht.knownContacts()), for: Self.routingKey)
         let items = store.table("dht-items")
         let changes = await dht.drainItemChanges()
         let kept = changes.compactMap { target, held in held.map { (key: target.bytes, value: Self.record(of: $0)) } }

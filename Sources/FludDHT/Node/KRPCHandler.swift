@@ -143,7 +143,7 @@ final class KRPCHandler: ChannelInboundHandler {
                                             wait: adaptiveTimeout(for: address, ceiling: timeout, suspect: suspect),
                                             retransmissions: retransmissions)
         queriesSent += 1
-        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: buffer)), promise: nil)
+        write(buffer, to: address, context: context)
         scheduleTimer(for: transaction)
         return promise.futureResult
     }
@@ -161,8 +161,7 @@ final class KRPCHandler: ChannelInboundHandler {
             guard let self, let query = self.pending[transaction], query.sentAt == sentAt else { return }
             if query.resent < query.retransmissions, let context = self.context {
                 self.pending[transaction]?.resent += 1
-                context.writeAndFlush(self.wrapOutboundOut(AddressedEnvelope(remoteAddress: query.address, data: query.message)),
-                                      promise: nil)
+                self.write(query.message, to: query.address, context: context)
                 self.scheduleTimer(for: transaction)
                 return
             }
@@ -254,7 +253,8 @@ final class KRPCHandler: ChannelInboundHandler {
         let now = clock()
         guard let (ipv4, port) = address.ipv4Endpoint else { return }
         if !readOnlySender { routingTable.heard(from: NodeContact(id: senderID, ipv4: ipv4, port: port), now: now) }
-        let ip = withUnsafeBytes(of: ipv4.bigEndian, Array.init)
+        // Only tokens and announced peers need the address as bytes.
+        var ip: [UInt8] { withUnsafeBytes(of: ipv4.bigEndian, Array.init) }
         var values: BencodeDictionary = ["id": .bytes(ownID.bytes)]
         switch method {
         case "ping":
@@ -350,8 +350,11 @@ final class KRPCHandler: ChannelInboundHandler {
     }
 
     private func send(_ message: KRPCMessage, to address: SocketAddress, context: ChannelHandlerContext) {
-        let buffer = context.channel.allocator.buffer(bytes: message.encoded)
-        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: buffer)), promise: nil)
+        write(context.channel.allocator.buffer(bytes: message.encoded), to: address, context: context)
+    }
+
+    private func write(_ datagram: ByteBuffer, to address: SocketAddress, context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
     }
 }
 

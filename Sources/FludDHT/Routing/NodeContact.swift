@@ -22,15 +22,11 @@ public struct NodeContact: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(id.hex.prefix(8))…@\(host):\(port)" }
 
     /// BEP 5 compact node info: 20-byte ID, 4-byte IP, 2-byte port, big-endian.
-    public var compact: [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: Self.compactSize)
-        appendCompact(into: &bytes, at: 0)
-        return bytes
-    }
+    public var compact: [UInt8] { Self.compact([self]) }
 
     /// Writes the compact form at `offset` of `buffer` (which must have room).
-    func appendCompact(into buffer: inout [UInt8], at offset: Int) {
-        id.appendBytes(into: &buffer, at: offset)
+    private func writeCompact(into buffer: inout [UInt8], at offset: Int) {
+        id.write(into: &buffer, at: offset)
         withUnsafeBytes(of: ipv4.bigEndian) { buffer.replaceSubrange(offset + 20..<offset + 24, with: $0) }
         buffer[offset + 24] = UInt8(port >> 8)
         buffer[offset + 25] = UInt8(port & 0xFF)
@@ -39,7 +35,7 @@ public struct NodeContact: Hashable, Sendable, CustomStringConvertible {
     /// The compact forms of `contacts`, one after the other (a `nodes` string).
     public static func compact(_ contacts: [NodeContact]) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: contacts.count * compactSize)
-        for (index, contact) in contacts.enumerated() { contact.appendCompact(into: &bytes, at: index * compactSize) }
+        for (index, contact) in contacts.enumerated() { contact.writeCompact(into: &bytes, at: index * compactSize) }
         return bytes
     }
 

@@ -44,12 +44,12 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Big-endian: bytes[0] is the most significant.
     public var bytes: [UInt8] {
         var result = [UInt8](repeating: 0, count: Self.byteCount)
-        appendBytes(into: &result, at: 0)
+        write(into: &result, at: 0)
         return result
     }
 
     /// Writes the 20 bytes at `offset` of `buffer` (which must have room).
-    func appendBytes(into buffer: inout [UInt8], at offset: Int) {
+    func write(into buffer: inout [UInt8], at offset: Int) {
         withUnsafeBytes(of: high.bigEndian) { buffer.replaceSubrange(offset..<offset + 8, with: $0) }
         withUnsafeBytes(of: middle.bigEndian) { buffer.replaceSubrange(offset + 8..<offset + 16, with: $0) }
         withUnsafeBytes(of: low.bigEndian) { buffer.replaceSubrange(offset + 16..<offset + 20, with: $0) }
