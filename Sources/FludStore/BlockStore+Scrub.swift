@@ -10,14 +10,14 @@ public struct ScrubReport: Sendable, Equatable {
     public var unclaimedFragments: [String] = []
     /// Claims on fragments that are not stored.
     public var danglingClaims: [String] = []
-    /// Lease-index entries and claims that disagree.
-    public var leaseIndexErrors = 0
+    /// Claims whose record cannot be read.
+    public var malformedClaims = 0
     /// Owners whose recorded usage differs from the sum of their claims.
     public var ownerAccountingErrors: [String] = []
 
     public var isClean: Bool {
         corruptFragments.isEmpty && unclaimedFragments.isEmpty && danglingClaims.isEmpty
-            && leaseIndexErrors == 0 && ownerAccountingErrors.isEmpty
+            && malformedClaims == 0 && ownerAccountingErrors.isEmpty
     }
 }
 
@@ -45,7 +45,6 @@ extension BlockStore {
             var report = ScrubReport()
             var claimedBytes: [OwnerID: (bytes: Int, fragments: Int)] = [:]
             var claimCountByKey: [ContentHash: Int] = [:]
-            var claimLeases = Set<[UInt8]>()
             try transaction.forEach(in: claims) { key, value in
                 let fragmentKey = ContentHash(bytes: key[0..<32])!
                 let owner = OwnerID(bytes: key[32..<64])!
@@ -57,20 +56,9 @@ extension BlockStore {
                 } else {
                     report.danglingClaims.append("\(fragmentKey.hex) claimed by \(owner.hex)")
                 }
-                if let claim = ClaimRecord(value) {
-                    claimLeases.insert(leaseKey(claim.leaseExpiry, fragmentKey, owner))
-                } else {
-                    report.leaseIndexErrors += 1
-                }
+                if ClaimRecord(value) == nil { report.malformedClaims += 1 }
                 return true
             }
-            var leaseEntries = 0
-            try transaction.forEach(in: leases) { key, _ in
-                leaseEntries += 1
-                if !claimLeases.contains(Array(key)) { report.leaseIndexErrors += 1 }
-                return true
-            }
-            report.leaseIndexErrors += max(0, claimLeases.count - leaseEntries)
             try transaction.forEach(in: fragments) { key, record in
                 let fragmentKey = ContentHash(bytes: key)!
                 let payload = UnsafeRawBufferPointer(rebasing: record[min(8, record.count)...])

@@ -43,7 +43,6 @@ public final class BlockStore: Sendable {
     let environment: LMDBEnvironment
     let fragments: LMDBDatabase
     let claims: LMDBDatabase
-    let leases: LMDBDatabase
     let owners: LMDBDatabase
     private let lock: DirectoryLock
     let writer: GroupCommitWriter
@@ -75,9 +74,15 @@ public final class BlockStore: Sendable {
         }
         fragments = environment.database(Database.fragments)
         claims = environment.database(Database.claims)
-        leases = environment.database(Database.leases)
         owners = environment.database(Database.owners)
         writer = GroupCommitWriter(environment: environment, capacity: options.capacity)
+        do {
+            try environment.write { transaction in
+                if let legacy = try transaction.existingDatabase(Database.legacyLeases) { try transaction.drop(legacy) }
+            }
+        } catch {
+            throw storeError(error, capacity: options.capacity)
+        }
     }
 
     deinit {
@@ -134,14 +139,9 @@ public final class BlockStore: Sendable {
     public func renewClaim(key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) async throws -> UInt64? {
         try await writer.perform { transaction in
             let claimKey = FludStore.claimKey(key, owner)
-            guard let claim = try claimKey.withUnsafeBytes({ try transaction.get($0, in: self.claims) }).flatMap(ClaimRecord.init) else {
-                return nil
-            }
+            guard let claim = try self.claim(at: claimKey, in: transaction) else { return nil }
             guard leaseExpiry > claim.leaseExpiry else { return claim.leaseExpiry }
-            try leaseKey(claim.leaseExpiry, key, owner).withUnsafeBytes { _ = try transaction.delete($0, in: self.leases) }
-            try self.putRecord(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: claim.storedAt).encoded, at: claimKey,
-                               in: self.claims, transaction)
-            try self.putRecord([], at: leaseKey(leaseExpiry, key, owner), in: self.leases, transaction)
+            try self.putClaim(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: claim.storedAt), at: claimKey, transaction)
             return leaseExpiry
         }
     }
@@ -157,18 +157,47 @@ public final class BlockStore: Sendable {
 
     /// Drops every claim whose lease expired at or before `now` (Unix seconds),
     /// and fragments left without claims. Returns the number of claims dropped.
-    public func collectExpiredLeases(now: UInt64) async throws -> Int {
-        try await writer.perform { transaction in
-            var expired: [(ContentHash, OwnerID)] = []
-            try transaction.forEach(in: self.leases) { key, _ in
-                guard key.count == 72, key.loadUnaligned(as: UInt64.self).bigEndian <= now else { return false }
-                expired.append((ContentHash(bytes: key[8..<40])!, OwnerID(bytes: key[40..<72])!))
-                return true
+    ///
+    /// The claims are scanned in read transactions, so puts go on meanwhile,
+    /// and dropped `batchSize` per write transaction, each checked again under the write.
+    public func collectExpiredLeases(now: UInt64, batchSize: Int = 4096) async throws -> Int {
+        var dropped = 0
+        var scanFrom: [UInt8] = []
+        while true {
+            let (expired, next) = try expiredClaims(now: now, from: scanFrom, limit: max(1, batchSize))
+            if !expired.isEmpty {
+                dropped += try await writer.perform { transaction in
+                    try expired.reduce(0) { dropped, claimKey in
+                        guard let claim = try self.claim(at: claimKey, in: transaction), claim.leaseExpiry <= now else { return dropped }
+                        try self.applyDeleteClaim(key: ContentHash(bytes: claimKey[..<ContentHash.byteCount])!,
+                                                  owner: OwnerID(bytes: claimKey[ContentHash.byteCount...])!, in: transaction)
+                        return dropped + 1
+                    }
+                }
             }
-            for (key, owner) in expired {
-                try self.applyDeleteClaim(key: key, owner: owner, in: transaction)
+            guard let next else { return dropped }
+            scanFrom = next
+        }
+    }
+
+    /// Up to `limit` keys of claims expired at `now`, from the key `start` on,
+    /// and where to go on when the limit cut the scan short.
+    private func expiredClaims(now: UInt64, from start: [UInt8], limit: Int) throws -> (expired: [[UInt8]], next: [UInt8]?) {
+        try read { transaction in
+            var expired: [[UInt8]] = []
+            var next: [UInt8]?
+            try start.withUnsafeBytes { start in
+                try transaction.forEach(in: claims, from: start.isEmpty ? nil : start) { key, value in
+                    guard let claim = ClaimRecord(value), claim.leaseExpiry <= now else { return true }
+                    guard expired.count < limit else {
+                        next = Array(key)
+                        return false
+                    }
+                    expired.append(Array(key))
+                    return true
+                }
             }
-            return expired.count
+            return (expired, next)
         }
     }
 
@@ -185,14 +214,11 @@ public final class BlockStore: Sendable {
     private func applyPut(_ bytes: ArraySlice<UInt8>, key: ContentHash, checksum: UInt32, owner: OwnerID,
                           leaseExpiry: UInt64, in transaction: LMDBTransaction) throws -> PutOutcome {
         let claimKey = claimKey(key, owner)
-        var usage = try usage(of: owner, in: transaction)
-        let now = UInt64(Date().timeIntervalSince1970)
-        if let existing = try claimKey.withUnsafeBytes({ try transaction.get($0, in: claims) }).flatMap(ClaimRecord.init) {
-            try leaseKey(existing.leaseExpiry, key, owner).withUnsafeBytes { _ = try transaction.delete($0, in: leases) }
-            try putRecord(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: existing.storedAt).encoded, at: claimKey, in: claims, transaction)
-            try putRecord([], at: leaseKey(leaseExpiry, key, owner), in: leases, transaction)
+        if let existing = try claim(at: claimKey, in: transaction) {
+            try putClaim(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: existing.storedAt), at: claimKey, transaction)
             return .leaseRenewed
         }
+        var usage = try usage(of: owner, in: transaction)
         if usage.quota > 0, usage.bytes + bytes.count > usage.quota {
             throw StoreError.quotaExceeded(used: usage.bytes, requested: bytes.count, quota: usage.quota)
         }
@@ -205,8 +231,7 @@ public final class BlockStore: Sendable {
                 bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: record[fragmentHeaderSize...]).copyMemory(from: $0) }
             }
         }
-        try putRecord(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: now).encoded, at: claimKey, in: claims, transaction)
-        try putRecord([], at: leaseKey(leaseExpiry, key, owner), in: leases, transaction)
+        try putClaim(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: UInt64(Date().timeIntervalSince1970)), at: claimKey, transaction)
         usage.bytes += bytes.count
         usage.fragments += 1
         usage.puts += 1
@@ -216,14 +241,9 @@ public final class BlockStore: Sendable {
 
     @discardableResult
     private func applyDeleteClaim(key: ContentHash, owner: OwnerID, in transaction: LMDBTransaction) throws -> Bool {
-        let claimKey = claimKey(key, owner)
-        guard let claim = try claimKey.withUnsafeBytes({ try transaction.get($0, in: claims) }).flatMap(ClaimRecord.init) else {
-            return false
-        }
+        guard try claimKey(key, owner).withUnsafeBytes({ try transaction.delete($0, in: claims) }) else { return false }
         let keyBytes = key.bytes
         let size = try keyBytes.withUnsafeBytes { try transaction.get($0, in: fragments) }.map { $0.count - fragmentHeaderSize } ?? 0
-        try claimKey.withUnsafeBytes { _ = try transaction.delete($0, in: claims) }
-        try leaseKey(claim.leaseExpiry, key, owner).withUnsafeBytes { _ = try transaction.delete($0, in: leases) }
         var usage = try usage(of: owner, in: transaction)
         usage.bytes = max(0, usage.bytes - size)
         usage.fragments = max(0, usage.fragments - 1)
@@ -246,8 +266,12 @@ public final class BlockStore: Sendable {
         return found
     }
 
-    private func putRecord(_ value: [UInt8], at key: [UInt8], in database: LMDBDatabase, _ transaction: LMDBTransaction) throws {
-        try key.withUnsafeBytes { key in try value.withUnsafeBytes { try transaction.put(key, $0, in: database) } }
+    private func claim(at claimKey: [UInt8], in transaction: LMDBTransaction) throws -> ClaimRecord? {
+        try claimKey.withUnsafeBytes { try transaction.get($0, in: claims) }.flatMap(ClaimRecord.init)
+    }
+
+    private func putClaim(_ claim: ClaimRecord, at claimKey: [UInt8], _ transaction: LMDBTransaction) throws {
+        try claimKey.withUnsafeBytes { key in try claim.encoded.withUnsafeBytes { try transaction.put(key, $0, in: claims) } }
     }
 
     func usage(of owner: OwnerID, in transaction: LMDBTransaction) throws -> OwnerUsage {

@@ -105,6 +105,49 @@ struct BlockStoreTests {
         #expect(try store.scrub().isClean)
     }
 
+    @Test func expiredLeasesAreCollectedInBatches() async throws {
+        let scratch = try ScratchStore()
+        let store = scratch.store!
+        var keys: [ContentHash] = []
+        for index in 0..<10 {
+            let bytes = deterministicBytes(200 + index, seed: UInt64(100 + index))
+            keys.append(ContentHash(of: bytes))
+            _ = try await store.put(bytes, key: keys.last!, owner: alice, leaseExpiry: UInt64(index % 3 == 0 ? 5000 : 1000))
+            _ = try await store.put(bytes, key: keys.last!, owner: bob, leaseExpiry: 1000)
+        }
+        // 16 of Alice's and Bob's 20 claims lapse at 1000, 3 per write transaction.
+        #expect(try await store.collectExpiredLeases(now: 1000, batchSize: 3) == 16)
+        #expect(try keys.filter { try store.contains($0) }.count == 4)
+        #expect(try store.usage(of: bob).fragments == 0)
+        #expect(try store.statistics().claims == 4)
+        #expect(try store.scrub().isClean)
+    }
+
+    @Test func theLeaseIndexOfAnEarlierLayoutIsDroppedOnOpen() async throws {
+        let scratch = try ScratchStore()
+        let bytes = deterministicBytes(3000, seed: 31)
+        let key = ContentHash(of: bytes)
+        _ = try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 7000)
+        scratch.store.close()
+        // Stores written before the index by expiry was dropped have one.
+        let environment = try LMDBEnvironment(path: scratch.directory, options: .init(mapSize: 64 << 20),
+                                              databaseNames: [Database.legacyLeases])
+        try environment.write { transaction in
+            let indexKey = [UInt8](repeating: 0, count: 8) + claimKey(key, alice)
+            try indexKey.withUnsafeBytes { try transaction.put($0, UnsafeRawBufferPointer(start: nil, count: 0),
+                                                              in: environment.database(Database.legacyLeases)) }
+        }
+        environment.close()
+
+        try scratch.reopen()
+        let store = scratch.store!
+        #expect(try store.environment.read { try $0.existingDatabase(Database.legacyLeases) } == nil)
+        #expect(try store.claims(on: key).map(\.leaseExpiry) == [7000])
+        #expect(try store.scrub().isClean)
+        #expect(try await store.collectExpiredLeases(now: 7000) == 1)
+        #expect(try !store.contains(key))
+    }
+
     @Test func renewingExtendsOnlyTheOwnersClaimAndNeverShortensIt() async throws {
         let scratch = try ScratchStore()
         let store = scratch.store!

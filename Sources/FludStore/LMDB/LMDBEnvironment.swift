@@ -194,6 +194,20 @@ struct LMDBTransaction {
         }
     }
 
+    /// The named database `name` if it exists; never creates it.
+    func existingDatabase(_ name: String) throws(LMDBError) -> LMDBDatabase? {
+        var database: MDB_dbi = 0
+        let code = mdb_dbi_open(handle, name, 0, &database)
+        if code == MDB_NOTFOUND { return nil }
+        guard code == 0 else { throw LMDBError(code: code, function: "mdb_dbi_open(\(name))") }
+        return LMDBDatabase(handle: database)
+    }
+
+    /// Deletes `database`, entries and name, from the environment.
+    func drop(_ database: LMDBDatabase) throws(LMDBError) {
+        try lmdb("mdb_drop") { mdb_drop(handle, database.handle, 1) }
+    }
+
     /// Number of entries in `database`.
     func count(in database: LMDBDatabase) throws(LMDBError) -> Int {
         var stat = MDB_stat()

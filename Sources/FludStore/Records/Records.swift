@@ -1,22 +1,26 @@
 import FludCodec
 
-// Binary layouts of the store's records. All integers little-endian except the
-// expiry prefix of lease-index keys, which is big-endian so keys sort by time.
+// Binary layouts of the store's records. All integers little-endian.
 //
 // fragments: key = SHA-256 (32)           value = crc32c u32 | reserved u32 | payload
 // claims:    key = SHA-256 (32) | owner (32)   value = lease expiry u64 | stored at u64
-// leases:    key = expiry u64 BE | SHA-256 | owner  value = empty (index for GC)
 // owners:    key = owner (32)             value = bytes u64 | fragments u64 | quota u64
 //                                                 | puts u64 | deletes u64
+//
+// Expired leases are found by scanning the claims (rarely: on the node's
+// maintenance timer), not through an index by expiry: every put would write
+// that index too, and with random keys each write dirties a page of its own
+// (4 KiB puts ran a third slower with one; perf/store/README.md).
 
 enum Database {
     static let fragments = "fragments"
     static let claims = "claims"
-    static let leases = "leases"
     static let owners = "owners"
     /// Prefix of the named tables of the layers above (DHT items, node state).
     static let tablePrefix = "table:"
-    static let all = [fragments, claims, leases, owners]
+    static let all = [fragments, claims, owners]
+    /// The lease index of stores written before it was dropped; removed on open.
+    static let legacyLeases = "leases"
 }
 
 /// Bytes before the payload in a fragment record.
@@ -70,16 +74,6 @@ func claimKey(_ key: ContentHash, _ owner: OwnerID) -> [UInt8] {
         key.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
         owner.value.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[32...]).copyMemory(from: $0) }
         count = 64
-    }
-}
-
-func leaseKey(_ expiry: UInt64, _ key: ContentHash, _ owner: OwnerID) -> [UInt8] {
-    [UInt8](unsafeUninitializedCapacity: 72) { buffer, count in
-        let raw = UnsafeMutableRawBufferPointer(buffer)
-        raw.storeBytes(of: expiry.bigEndian, as: UInt64.self)
-        key.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: raw[8...]).copyMemory(from: $0) }
-        owner.value.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: raw[40...]).copyMemory(from: $0) }
-        count = 72
     }
 }
 

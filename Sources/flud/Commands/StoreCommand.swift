@@ -48,7 +48,7 @@ struct StoreScrubCommand: ParsableCommand {
                     .field("corrupt", report.corruptFragments.count)
                     .field("unclaimed", report.unclaimedFragments.count)
                     .field("dangling_claims", report.danglingClaims.count)
-                    .field("lease_index_errors", report.leaseIndexErrors)
+                    .field("malformed_claims", report.malformedClaims)
                     .field("owner_accounting_errors", report.ownerAccountingErrors.count)
                     .field("clean", report.isClean)
                     .text)
@@ -57,7 +57,7 @@ struct StoreScrubCommand: ParsableCommand {
                 for key in report.corruptFragments { print("corrupt fragment \(key)") }
                 for key in report.unclaimedFragments { print("unclaimed fragment \(key)") }
                 for claim in report.danglingClaims { print("claim on a missing fragment: \(claim)") }
-                if report.leaseIndexErrors > 0 { print("\(report.leaseIndexErrors) lease index entries disagree with the claims") }
+                if report.malformedClaims > 0 { print("\(report.malformedClaims) claims cannot be read") }
                 for owner in report.ownerAccountingErrors { print("owner \(owner): recorded usage differs from its claims") }
                 print(report.isClean ? "store is clean" : "store has problems")
             }
