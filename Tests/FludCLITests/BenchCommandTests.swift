@@ -30,6 +30,24 @@ struct BenchCommandTests {
         #expect(run.stdout.contains("*"))
     }
 
+    @Test func pipelineReportsEveryStageAndTheWholeAsJSON() throws {
+        struct Stage: Decodable {
+            let stage: String
+            let threads: Int
+            let bytes: Int
+            let gbps: Double
+        }
+        let run = try Flud.run(["bench", "pipeline", "--json", "--size", "4194304", "-k", "4", "-m", "2", "--chunk-size", "65536"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let stages = try run.stdout.split(separator: "\n").map { try JSONDecoder().decode(Stage.self, from: Data($0.utf8)) }
+        #expect(stages.map(\.stage) == ["chunk", "hash", "compress", "encrypt", "encode", "fragment_keys", "end_to_end"])
+        #expect(stages.allSatisfy { $0.gbps > 0 })
+        // 4 + 2 fragments hold 1.5 times the sealed bytes (more with padding).
+        let encoded = try #require(stages.first { $0.stage == "encode" }).bytes
+        #expect(try #require(stages.first { $0.stage == "fragment_keys" }).bytes >= encoded * 3 / 2)
+        #expect(stages.last?.bytes == 4_194_304)
+    }
+
     @Test func badOptionsAreRefused() throws {
         #expect(try Flud.run(["bench", "codec", "-k", "4"]).status == 64)
         #expect(try Flud.run(["bench", "codec", "--kernel", "quantum"]).status == 64)

@@ -15,25 +15,24 @@ struct ObjectCodec: Sendable {
 
     func seal(_ plaintext: [UInt8], hash: ContentHash, dataShards: Int, parityShards: Int) throws -> Sealed {
         let compressed = Compression.compressIfWorthwhile(plaintext)
-        let sealed = cipher.seal(compressed ?? plaintext, plaintextHash: hash)
-        return Sealed(compressed: compressed != nil, sealedLength: sealed.count,
-                      fragments: try encode(sealed, dataShards: dataShards, parityShards: parityShards))
+        return try cipher.seal(compressed ?? plaintext, plaintextHash: hash) { sealed in
+            Sealed(compressed: compressed != nil, sealedLength: sealed.count,
+                   fragments: try encode(sealed, dataShards: dataShards, parityShards: parityShards))
+        }
     }
 
     /// `sealed` cut into k data shards (zero-padded) plus m parity shards.
-    func encode(_ sealed: [UInt8], dataShards: Int, parityShards: Int) throws -> [[UInt8]] {
+    func encode(_ sealed: UnsafeRawBufferPointer, dataShards: Int, parityShards: Int) throws -> [[UInt8]] {
         let code = try ReedSolomon(dataShards: dataShards, parityShards: parityShards)
         let stripe = StripeBuffer(dataShards: dataShards, parityShards: parityShards, dataBytes: sealed.count)
         let shardLength = stripe.shardLength
-        sealed.withUnsafeBytes { source in
-            for index in 0..<dataShards {
-                let shard = stripe.shard(index)
-                let start = min(source.count, index * shardLength)
-                let end = min(source.count, start + shardLength)
-                shard.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<end]))
-                if end - start < shardLength {
-                    UnsafeMutableRawBufferPointer(rebasing: shard[(end - start)...]).initializeMemory(as: UInt8.self, repeating: 0)
-                }
+        for index in 0..<dataShards {
+            let shard = stripe.shard(index)
+            let start = min(sealed.count, index * shardLength)
+            let end = min(sealed.count, start + shardLength)
+            shard.copyMemory(from: UnsafeRawBufferPointer(rebasing: sealed[start..<end]))
+            if end - start < shardLength {
+                UnsafeMutableRawBufferPointer(rebasing: shard[(end - start)...]).initializeMemory(as: UInt8.self, repeating: 0)
             }
         }
         try code.encode(stripe)

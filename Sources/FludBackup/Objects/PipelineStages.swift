@@ -36,13 +36,21 @@ public struct PipelineStages: Sendable {
 
     public func seal(_ payload: [UInt8], hash: ContentHash) -> [UInt8] { codec.cipher.seal(payload, plaintextHash: hash) }
 
-    /// Everything after chunking: hash, compress, seal, code into k + m fragments.
-    public func fragments(of chunk: [UInt8]) throws -> [[UInt8]] {
+    /// The seal as a backup runs it: `body` sees the sealed bytes where the
+    /// cipher left them (the backup copies them straight into the stripe).
+    public func seal<Result>(_ payload: [UInt8], hash: ContentHash, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try codec.cipher.seal(payload, plaintextHash: hash, body)
+    }
+
+    /// Everything after chunking: hash, compress, seal, code into k + m
+    /// fragments, and each fragment's key (its SHA-256, which the node checks).
+    public func fragments(of chunk: [UInt8]) throws -> [(key: ContentHash, bytes: [UInt8])] {
         try codec.seal(chunk, hash: ContentHash(of: chunk), dataShards: dataShards, parityShards: parityShards).fragments
+            .map { (ContentHash(of: $0), $0) }
     }
 
     /// Only the erasure coding of an already sealed chunk.
     public func encode(_ sealed: [UInt8]) throws -> [[UInt8]] {
-        try codec.encode(sealed, dataShards: dataShards, parityShards: parityShards)
+        try sealed.withUnsafeBytes { try codec.encode($0, dataShards: dataShards, parityShards: parityShards) }
     }
 }

@@ -25,10 +25,17 @@ public struct ConvergentCipher: Sendable {
     /// `payload` (the chunk, maybe compressed) sealed under the key of the
     /// chunk's plaintext hash: ciphertext then tag.
     public func seal(_ payload: [UInt8], plaintextHash: ContentHash) -> [UInt8] {
+        seal(payload, plaintextHash: plaintextHash) { Array($0) }
+    }
+
+    /// Runs `body` on the sealed bytes (ciphertext then tag) where the cipher
+    /// left them, for a caller that copies them on anyway (into a stripe).
+    public func seal<Result>(_ payload: [UInt8], plaintextHash: ContentHash,
+                             _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         let box = try! AES.GCM.seal(payload, using: key(for: plaintextHash), nonce: Self.nonce)
-        // `combined` is nonce ‖ ciphertext ‖ tag in one buffer: copied out once,
-        // without the nonce (reading `ciphertext` and `tag` copies each again).
-        return box.combined!.withUnsafeBytes { Array($0.dropFirst(12)) }
+        // `combined` is nonce ‖ ciphertext ‖ tag in one buffer (reading
+        // `ciphertext` and `tag` would copy each).
+        return try box.combined!.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0.dropFirst(12))) }
     }
 
     /// The payload, or an error if `sealed` was not sealed under this

@@ -74,12 +74,18 @@ struct PipelineBenchmark {
         report(Stage(name: "hash", bytes: size, seconds: timed { hashes = chunks.map(stages.hash) }, threads: 1))
         var payloads: [[UInt8]] = []
         report(Stage(name: "compress", bytes: size, seconds: timed { payloads = chunks.map { stages.compress($0) ?? $0 } }, threads: 1))
-        var sealed: [[UInt8]] = []
         let sealBytes = payloads.reduce(0) { $0 + $1.count }
+        var sealedCount = 0
         report(Stage(name: "encrypt", bytes: sealBytes,
-                     seconds: timed { sealed = zip(payloads, hashes).map { stages.seal($0, hash: $1) } }, threads: 1))
+                     seconds: timed { sealedCount = zip(payloads, hashes).reduce(0) { $0 + stages.seal($1.0, hash: $1.1) { $0.count } } },
+                     threads: 1))
+        let sealed = zip(payloads, hashes).map { stages.seal($0, hash: $1) }
+        precondition(sealedCount == sealed.reduce(0) { $0 + $1.count })
         let encodeBytes = sealed.reduce(0) { $0 + $1.count }
         report(Stage(name: "encode", bytes: encodeBytes, seconds: try timed { for item in sealed { _ = try stages.encode(item) } }, threads: 1))
+        let fragments = try sealed.flatMap(stages.encode)
+        report(Stage(name: "fragment_keys", bytes: fragments.reduce(0) { $0 + $1.count },
+                     seconds: timed { _ = fragments.map(stages.hash) }, threads: 1))
 
         // End to end: one task chunks, `threads` tasks do the rest per chunk;
         // the median of three passes too.

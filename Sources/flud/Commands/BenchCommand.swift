@@ -392,13 +392,14 @@ struct NodeBenchCommand: AsyncParsableCommand {
 struct PipelineBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
-        abstract: "Backup pipeline throughput on local data: chunk, hash, compress, encrypt, encode, end to end.",
+        abstract: "Backup pipeline throughput on local data: chunk, hash, compress, encrypt, encode, fragment keys, end to end.",
         discussion: """
             Generates --size bytes (half random, half text), then times each stage \
             alone on one core and the whole pipeline (content-defined chunking, \
-            SHA-256, zstd when it pays, AES-256-GCM, Reed-Solomon k + m) on every \
-            core. GB/s = 10^9 bytes of input per second (of compressed bytes for \
-            encrypt, of sealed bytes for encode). No network, no disk.
+            SHA-256, zstd when it pays, AES-256-GCM, Reed-Solomon k + m, SHA-256 \
+            of every fragment for its key) on every core. GB/s = 10^9 bytes of \
+            input per second (of compressed bytes for encrypt, of sealed bytes \
+            for encode, of fragment bytes for fragment_keys). No network, no disk.
             """
     )
 
