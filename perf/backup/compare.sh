@@ -118,7 +118,7 @@ run_flud() {
         "$flud" node --data "$dir/node-$i" --port $((base + i)) "${bootstrap[@]}" --log-level error \
             > "$dir/node-$i.log" 2>&1 &
         node_pids+=($!)
-        for _ in $(seq 1 100); do grep -q listening "$dir/node-$i.log" && break; sleep 0.1; done
+        for _ in $(seq 1 100); do grep -qs listening "$dir/node-$i.log" && break; sleep 0.1; done
         grep -q listening "$dir/node-$i.log" || { echo "node $i did not start:" >&2; cat "$dir/node-$i.log" >&2; exit 1; }
     done
     export FLUD_HOME=$dir/home
