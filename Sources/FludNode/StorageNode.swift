@@ -58,9 +58,11 @@ public final class StorageNode: Sendable {
     private let metrics: NodeMetrics
     private let startedAt = Date()
     private let logger: Logger
-    private let republishInterval: Duration
-    /// When the node last passed its DHT items on (nil: not yet).
-    private let lastRepublished = Mutex<ContinuousClock.Instant?>(nil)
+    /// Passing DHT items on to the nodes closest to them.
+    private let republishing: Periodic
+    /// Dropping expired claims: a scan of every claim, and leases run for
+    /// days, so hourly is often enough.
+    private let leaseCollection = Periodic(every: .seconds(3600))
 
     static let routingKey = Array("routing-table".utf8)
 
@@ -131,7 +133,7 @@ public final class StorageNode: Sendable {
         self.server = server
         self.metrics = metrics
         self.logger = logger
-        self.republishInterval = republishInterval
+        republishing = Periodic(every: republishInterval)
     }
 
     /// Saves what must outlive a restart: the trust ledger, the routing
@@ -183,23 +185,19 @@ public final class StorageNode: Sendable {
 
     /// Periodic upkeep: refreshes the routing table, passes DHT items on to
     /// the nodes closest to them (every `republishInterval`), drops expired
-    /// leases, saves the trust ledger, routing table and DHT items, and
-    /// updates the level metrics.
+    /// leases (hourly), saves the trust ledger, routing table and DHT items,
+    /// and updates the level metrics. The first call does everything.
     public func maintain() async {
         await dht.maintain()
-        let now = ContinuousClock.now
-        let due = lastRepublished.withLock { last in
-            guard last.map({ now - $0 >= republishInterval }) ?? true else { return false }
-            last = now
-            return true
-        }
-        if due {
+        if republishing.isDue() {
             let republished = await dht.republishHeldItems()
             if republished > 0 { logger.debug("republished DHT items", metadata: ["items": "\(republished)"]) }
         }
         do {
-            let dropped = try await store.collectExpiredLeases(now: UInt64(Date().timeIntervalSince1970))
-            if dropped > 0 { logger.info("dropped expired claims", metadata: ["claims": "\(dropped)"]) }
+            if leaseCollection.isDue() {
+                let dropped = try await store.collectExpiredLeases(now: UInt64(Date().timeIntervalSince1970))
+                if dropped > 0 { logger.info("dropped expired claims", metadata: ["claims": "\(dropped)"]) }
+            }
             try await saveState()
         } catch {
             logger.error("upkeep failed", metadata: ["error": "\(error)"])
@@ -276,5 +274,26 @@ private actor StatusHolder {
 
     func set(_ node: StorageNode) {
         self.node = node
+    }
+}
+
+/// Work a node does at most once per interval, from its once-a-minute upkeep.
+private final class Periodic: Sendable {
+    let interval: Duration
+    /// When it last ran (nil: never, so it is due).
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(every interval: Duration) {
+        self.interval = interval
+    }
+
+    /// Whether it is due now; if so, counts it as run.
+    func isDue() -> Bool {
+        let now = ContinuousClock.now
+        return last.withLock { last in
+            guard last.map({ now - $0 >= interval }) ?? true else { return false }
+            last = now
+            return true
+        }
     }
 }
