@@ -278,7 +278,7 @@ private actor StatusHolder {
 }
 
 /// Work a node does at most once per interval, from its once-a-minute upkeep.
-private final class Periodic: Sendable {
+final class Periodic: Sendable {
     let interval: Duration
     /// When it last ran (nil: never, so it is due).
     private let last = Mutex<ContinuousClock.Instant?>(nil)
@@ -287,10 +287,9 @@ private final class Periodic: Sendable {
         self.interval = interval
     }
 
-    /// Whether it is due now; if so, counts it as run.
-    func isDue() -> Bool {
-        let now = ContinuousClock.now
-        return last.withLock { last in
+    /// Whether it is due at `now`; if so, counts it as run then.
+    func isDue(at now: ContinuousClock.Instant = .now) -> Bool {
+        last.withLock { last in
             guard last.map({ now - $0 >= interval }) ?? true else { return false }
             last = now
             return true

@@ -22,6 +22,34 @@ struct NodeTests {
         await second.stop()
     }
 
+    /// Expired claims go at the node's first upkeep, then at most hourly:
+    /// collecting them scans every claim.
+    @Test func expiredClaimsGoAtTheFirstUpkeepThenHourly() async throws {
+        let directory = try TemporaryDirectory(prefix: "flud-node")
+        let node = try await StorageNode.start(StorageNode.Configuration(data: directory.path), logger: quietLogger)
+        let owner = OwnerID(bytes: [UInt8](repeating: 7, count: 32))!
+        func storeExpired(_ text: String) async throws -> ContentHash {
+            let bytes = Array(text.utf8)
+            let key = ContentHash(of: bytes)
+            _ = try await node.store.put(bytes, key: key, owner: owner, leaseExpiry: 1)
+            return key
+        }
+        let first = try await storeExpired("lapsed before the first upkeep")
+        await node.maintain()
+        #expect(try !node.store.contains(first))
+        let second = try await storeExpired("lapsed after it")
+        await node.maintain()
+        #expect(try node.store.contains(second), "not again within the hour")
+        await node.stop()
+
+        let start = ContinuousClock.now
+        let hourly = Periodic(every: .seconds(3600))
+        #expect(hourly.isDue(at: start))
+        #expect(!hourly.isDue(at: start + .seconds(3599)))
+        #expect(hourly.isDue(at: start + .seconds(3600)))
+        #expect(!hourly.isDue(at: start + .seconds(3601)))
+    }
+
     /// BEP 44 items a node holds for others outlive its restart; a damaged or
     /// forged record on disk is dropped, never served.
     @Test func dhtItemsSurviveARestartAndDamagedRecordsAreDropped() async throws {
