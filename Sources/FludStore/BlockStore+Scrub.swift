@@ -44,11 +44,11 @@ extension BlockStore {
         try read { transaction in
             var report = ScrubReport()
             var claimedBytes: [OwnerID: (bytes: Int, fragments: Int)] = [:]
-            var claimCountByKey: [ContentHash: Int] = [:]
+            var claimedKeys = Set<ContentHash>()
             try transaction.forEach(in: claims) { key, value in
                 let fragmentKey = ContentHash(bytes: key[0..<32])!
                 let owner = OwnerID(bytes: key[32..<64])!
-                claimCountByKey[fragmentKey, default: 0] += 1
+                claimedKeys.insert(fragmentKey)
                 let size = try fragmentKey.bytes.withUnsafeBytes { try transaction.get($0, in: fragments) }.map { $0.count - 8 }
                 if let size {
                     claimedBytes[owner, default: (0, 0)].bytes += size
@@ -67,7 +67,7 @@ extension BlockStore {
                 let intact = record.count > 8 && CRC32C.checksum(payload) == record.loadLittleEndian(at: 0) as UInt32
                     && (!deep || ContentHash(of: payload) == fragmentKey)
                 if !intact { report.corruptFragments.append(fragmentKey.hex) }
-                if claimCountByKey[fragmentKey] == nil { report.unclaimedFragments.append(fragmentKey.hex) }
+                if !claimedKeys.contains(fragmentKey) { report.unclaimedFragments.append(fragmentKey.hex) }
                 return true
             }
             try transaction.forEach(in: owners) { key, value in
