@@ -283,7 +283,8 @@ struct BackupRestoreTests {
         let home = scratch.path + "/home"
         let keys = UserKeys.generate()
         try keys.save(in: home)
-        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2)
+        // Chunks smaller than the files, so each file has chunks of its own (not a pack).
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 8 << 10)
         let client = try await network.join(keys)
         // Three snapshots: a file that stays, and one that changes each time.
         try Data(deterministicBytes(20_000, seed: 1)).write(to: URL(fileURLWithPath: source + "/stays"))
@@ -317,11 +318,79 @@ struct BackupRestoreTests {
         // Backing up the old content again uploads it again instead of reusing a released chunk.
         try Data(deterministicBytes(10_000, seed: 10)).write(to: URL(fileURLWithPath: source + "/changes"))
         let again = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
-        #expect(again.progress.chunksUploaded == 1)
+        #expect(again.progress.chunksUploaded == versions[0].manifest.entries.first { $0.path == source + "/changes" }!.chunks!.count,
+                "that file's chunks again, no more")
         let target = scratch.path + "/restored"
         let restored = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
         #expect(restored.failed.isEmpty)
         #expect(FileManager.default.contents(atPath: target + source + "/changes") == Data(deterministicBytes(10_000, seed: 10)))
+        await client.close()
+        await network.stop()
+    }
+
+    /// Files smaller than a chunk share packs: a few objects for many files,
+    /// each file restored byte-exact from its pack; a small file with the
+    /// content of one already stored (a copy, a rename) is not uploaded
+    /// again; and `forget` keeps a pack while a kept snapshot uses any file in it.
+    @Test func smallFilesArePackedAndDedupedByContent() async throws {
+        let network = try await LocalNetwork(nodes: 6)
+        let scratch = try TemporaryDirectory(prefix: "flud-packs")
+        let source = scratch.path + "/source"
+        try FileManager.default.createDirectory(atPath: source + "/sub", withIntermediateDirectories: true)
+        var small: [String: Data] = [:]
+        for index in 0..<40 {
+            let name = (index % 2 == 0 ? "/" : "/sub/") + "small-\(index)"
+            small[name] = Data(deterministicBytes(1000 + 997 * index, seed: UInt64(100 + index)))
+            try small[name]!.write(to: URL(fileURLWithPath: source + name))
+        }
+        try small["/small-0"]!.write(to: URL(fileURLWithPath: source + "/sub/copy-of-small-0"))
+        try Data(deterministicBytes(300_000, seed: 7)).write(to: URL(fileURLWithPath: source + "/large"))
+        let home = scratch.path + "/home"
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+        let client = try await network.join(keys)
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 64 << 10)
+        let first = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        let manifest = first.manifest
+        let entry = { (name: String) in manifest.entries.first { $0.path == source + name }! }
+        let packs = try #require(manifest.packs)
+        let smallBytes = small.values.reduce(0) { $0 + $1.count }
+        // About 818 KB of small files in packs of at least 64 KiB.
+        #expect(packs.count >= 2 && packs.count <= smallBytes / (64 << 10) + 1, "\(packs.count) packs")
+        for name in small.keys {
+            #expect(entry(name).packed != nil && entry(name).chunks == nil, "\(name) is packed")
+        }
+        #expect(entry("/large").packed == nil && entry("/large").chunks!.count > 1)
+        #expect(entry("/sub/copy-of-small-0").packed == entry("/small-0").packed, "the copy is stored once")
+        #expect(first.progress.chunksUploaded == packs.count + Set(entry("/large").chunks!.map(\.hash)).count)
+        #expect(Set(manifest.storedChunks.map(\.hash)) == Set(packs.map(\.hash) + entry("/large").chunks!.map(\.hash)))
+
+        let target = scratch.path + "/restored"
+        let restored = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
+        #expect(restored.failed.isEmpty, "\(restored.failed)")
+        #expect(restored.files == 42)
+        #expect(try describeTree(target + source) == describeTree(source))
+
+        // Elsewhere, under new names: found by content, nothing uploaded.
+        let moved = scratch.path + "/moved"
+        try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
+        for index in 0..<10 { try small["/small-\(2 * index)"]!.write(to: URL(fileURLWithPath: moved + "/renamed-\(index)")) }
+        let second = try await Backup(keys: keys, network: client, home: home,
+                                      options: Backup.Options(paths: [moved], dataShards: 2, parityShards: 2,
+                                                              averageChunkSize: 64 << 10)).run { _ in }
+        #expect(second.progress.chunksUploaded == 0)
+        #expect(second.manifest.packs!.count < packs.count, "only the packs its files are in")
+
+        // Only the second snapshot kept: the packs it uses stay, the others go.
+        var policy = Forget.Policy()
+        policy.keepLast = 1
+        let report = try await Forget(keys: keys, network: client, home: home).run(policy)
+        #expect(report.claimsDeleted > 0 && report.claimsLeft == 0)
+        let again = try await Restore(keys: keys, network: client, options: Restore.Options(target: scratch.path + "/again")).run { _ in }
+        #expect(again.failed.isEmpty, "\(again.failed)")
+        for index in 0..<10 {
+            #expect(FileManager.default.contents(atPath: scratch.path + "/again" + moved + "/renamed-\(index)") == small["/small-\(2 * index)"])
+        }
         await client.close()
         await network.stop()
     }
@@ -355,7 +424,7 @@ struct BackupRestoreTests {
         let report = try await Maintenance(keys: keys, network: client).verify(sample: 0, renewingLeasesIn: home)
         #expect(report.leasesRenewed == 0 && report.leasesFailed == 0)
 
-        let chunks = Maintenance.uniqueChunks(of: first.manifest)
+        let chunks = first.manifest.storedChunks
         let later = UInt64(Date().timeIntervalSince1970) + Leases.renewAfter + 60
         let index = try LocalIndex(home: home)
         let renewal = try await Leases(network: client, index: index).renewDue(chunks, now: later)

@@ -68,6 +68,7 @@ public struct Backup: Sendable {
         var previous = index.latestManifest
         if previous == nil { previous = try await snapshots.latest()?.manifest }
         let previousEntries = Dictionary((previous?.entries ?? []).map { ($0.path, $0) }, uniquingKeysWith: { $1 })
+        let previousPacks = Dictionary((previous?.packs ?? []).map { ($0.hash, $0) }, uniquingKeysWith: { $1 })
 
         var skipped: [(String, String)] = []
         var walked: [Manifest.Entry] = []
@@ -90,6 +91,17 @@ public struct Backup: Sendable {
         var readDone = Set<Int>()
         // Chunks this backup did not upload: their leases may be due for renewal.
         var reused: [ChunkRef] = []
+        // Files smaller than a chunk go into packs of about a chunk, back to
+        // back: one pack's 40 fragments instead of 40 per file, and one
+        // manifest reference. A packed file's place is known once its pack
+        // (numbered in this run) has landed.
+        var openPack: [UInt8] = []
+        var openPackFiles: [(offset: Int, hash: String)] = []
+        var packsClosed = 0
+        var landedPacks: [Int: ChunkRef] = [:]
+        var packedEntries: [(entry: Int, pack: Int, offset: Int, hash: String)] = []
+        var packedThisRun: [String: (pack: Int, offset: Int)] = [:]
+        var packsUsed: [String: ChunkRef] = [:]
         let window = options.parallelChunks
         let (k, m) = (options.dataShards, options.parityShards)
         try await withThrowingTaskGroup(of: ChunkLanding.self) { group in
@@ -102,7 +114,6 @@ public struct Backup: Sendable {
             func collect() async throws {
                 guard let landing = try await group.next() else { return }
                 inFlight -= 1
-                chunkSlots[landing.entry]![landing.slot] = landing.chunk
                 if landing.uploaded {
                     progress.chunksUploaded += 1
                     progress.bytesUploaded += landing.chunk.length
@@ -110,41 +121,108 @@ public struct Backup: Sendable {
                     progress.chunksReused += 1
                     reused.append(landing.chunk)
                 }
-                pendingChunks[landing.entry]! -= 1
-                if pendingChunks[landing.entry] == 0, readDone.contains(landing.entry), !skippedEntries.contains(landing.entry) {
-                    fileFinished(landing.entry)
-                } else {
+                switch landing.target {
+                case let .pack(number):
+                    landedPacks[number] = landing.chunk
                     report(progress)
+                case let .slot(entry, slot):
+                    chunkSlots[entry]![slot] = landing.chunk
+                    pendingChunks[entry]! -= 1
+                    if pendingChunks[entry] == 0, readDone.contains(entry), !skippedEntries.contains(entry) {
+                        fileFinished(entry)
+                    } else {
+                        report(progress)
+                    }
                 }
+            }
+            /// Uploads `chunk` unless the index knows it; a pack's files are
+            /// remembered with it, so a resumed backup finds them.
+            func submit(_ chunk: [UInt8], to target: ChunkLanding.Target, packing files: [(offset: Int, hash: String)] = []) async throws {
+                while inFlight >= window { try await collect() }
+                inFlight += 1
+                group.addTask {
+                    let hash = ContentHash(of: chunk)
+                    if let known = index.chunk(hash.hex) {
+                        return ChunkLanding(target: target, chunk: known, uploaded: false)
+                    }
+                    let uploaded = try await transfer.upload(chunk, hash: hash, dataShards: k, parityShards: m)
+                    // Remembered by the uploading task, so concurrent uploads share one index commit.
+                    let now = UInt64(Date().timeIntervalSince1970)
+                    if files.isEmpty {
+                        try await index.remember(uploaded, storedAt: now)
+                    } else {
+                        let packed = files.map { Manifest.PackedFile(pack: hash.hex, offset: $0.offset, hash: $0.hash) }
+                        try await index.remember(pack: uploaded, files: packed, storedAt: now)
+                    }
+                    return ChunkLanding(target: target, chunk: uploaded, uploaded: true)
+                }
+            }
+            func closePack() async throws {
+                guard !openPack.isEmpty else { return }
+                let (bytes, files) = (openPack, openPackFiles)
+                (openPack, openPackFiles) = ([], [])
+                packsClosed += 1
+                try await submit(bytes, to: .pack(packsClosed - 1), packing: files)
+            }
+            func reusePack(_ file: Manifest.PackedFile, in pack: ChunkRef, for entryIndex: Int) {
+                entries[entryIndex].packed = file
+                if packsUsed.updateValue(pack, forKey: pack.hash) == nil {
+                    progress.chunksReused += 1
+                    reused.append(pack)
+                }
+                fileFinished(entryIndex)
             }
             for (entryIndex, entry) in walked.enumerated() where entry.kind == .file {
                 if let old = previousEntries[entry.path], old.kind == .file, old.size == entry.size,
-                   old.modified == entry.modified, old.inode == entry.inode, old.device == entry.device, let chunks = old.chunks {
-                    entries[entryIndex].chunks = chunks
-                    progress.chunksReused += chunks.count
-                    reused += chunks
-                    fileFinished(entryIndex)
-                    continue
+                   old.modified == entry.modified, old.inode == entry.inode, old.device == entry.device {
+                    if let chunks = old.chunks {
+                        entries[entryIndex].chunks = chunks
+                        progress.chunksReused += chunks.count
+                        reused += chunks
+                        fileFinished(entryIndex)
+                        continue
+                    }
+                    if let file = old.packed, let pack = previousPacks[file.pack] {
+                        reusePack(file, in: pack, for: entryIndex)
+                        continue
+                    }
+                }
+                if entry.size > 0, entry.size < options.averageChunkSize {
+                    let small: [UInt8]?
+                    do {
+                        small = try readWhole(entry.path, expectedSize: entry.size)
+                    } catch let error as FileReadError {
+                        skipped.append((entry.path, error.reason))
+                        skippedEntries.insert(entryIndex)
+                        continue
+                    }
+                    if let small {
+                        entries[entryIndex].size = small.count
+                        let hash = ContentHash(of: small).hex
+                        if let place = packedThisRun[hash] {
+                            packedEntries.append((entryIndex, place.pack, place.offset, hash))
+                        } else if let (file, pack) = index.packedFile(hash) {
+                            reusePack(file, in: pack, for: entryIndex)
+                            continue
+                        } else {
+                            packedThisRun[hash] = (packsClosed, openPack.count)
+                            packedEntries.append((entryIndex, packsClosed, openPack.count, hash))
+                            openPackFiles.append((openPack.count, hash))
+                            openPack += small
+                        }
+                        fileFinished(entryIndex)
+                        if openPack.count >= options.averageChunkSize { try await closePack() }
+                        continue
+                    }
                 }
                 chunkSlots[entryIndex] = []
                 pendingChunks[entryIndex] = 0
                 do {
                     try await readChunks(of: entry.path) { chunk in
-                        while inFlight >= window { try await collect() }
                         let slot = chunkSlots[entryIndex]!.count
                         chunkSlots[entryIndex]!.append(nil)
                         pendingChunks[entryIndex]! += 1
-                        inFlight += 1
-                        group.addTask {
-                            let hash = ContentHash(of: chunk)
-                            if let known = index.chunk(hash.hex) {
-                                return ChunkLanding(entry: entryIndex, slot: slot, chunk: known, uploaded: false)
-                            }
-                            let uploaded = try await transfer.upload(chunk, hash: hash, dataShards: k, parityShards: m)
-                            // Remembered by the uploading task, so concurrent uploads share one index commit.
-                            try await index.remember(uploaded, storedAt: UInt64(Date().timeIntervalSince1970))
-                            return ChunkLanding(entry: entryIndex, slot: slot, chunk: uploaded, uploaded: true)
-                        }
+                        try await submit(chunk, to: .slot(entry: entryIndex, slot: slot))
                     }
                 } catch let error as FileReadError {
                     skipped.append((entry.path, error.reason))
@@ -154,15 +232,22 @@ public struct Backup: Sendable {
                 readDone.insert(entryIndex)
                 if pendingChunks[entryIndex] == 0 { fileFinished(entryIndex) }
             }
+            try await closePack()
             while inFlight > 0 { try await collect() }
         }
         for (entryIndex, slots) in chunkSlots where !skippedEntries.contains(entryIndex) {
             entries[entryIndex].chunks = slots.map { $0! }
         }
+        for packed in packedEntries {
+            let pack = landedPacks[packed.pack]!
+            entries[packed.entry].packed = Manifest.PackedFile(pack: pack.hash, offset: packed.offset, hash: packed.hash)
+            packsUsed[pack.hash] = pack
+        }
         entries = entries.enumerated().filter { !skippedEntries.contains($0.offset) }.map(\.element)
         let manifest = Manifest(created: Date().timeIntervalSince1970,
                                 roots: options.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
-                                entries: entries, previous: try await snapshots.latestReference())
+                                entries: entries, packs: packsUsed.isEmpty ? nil : packsUsed.values.sorted { $0.hash < $1.hash },
+                                previous: try await snapshots.latestReference())
         let leases = try await Leases(network: network, index: index).renewDue(reused)
         let reference = try await snapshots.store(manifest)
         try await snapshots.point(to: reference)
@@ -177,12 +262,38 @@ public struct Backup: Sendable {
         let reason: String
     }
 
-    /// A chunk's upload (or recognition as already stored), for one file's slot.
+    /// A chunk's upload (or recognition as already stored), for one file's
+    /// slot or as a pack.
     private struct ChunkLanding: Sendable {
-        let entry: Int
-        let slot: Int
+        enum Target: Sendable {
+            case slot(entry: Int, slot: Int)
+            case pack(Int)
+        }
+        let target: Target
         let chunk: ChunkRef
         let uploaded: Bool
+    }
+
+    /// The whole of a small file, or nil if it holds more than the
+    /// `expectedSize` bytes it had when walked (it grew: it is then read as
+    /// chunks, so a file that grew large is never read whole).
+    private func readWhole(_ path: String, expectedSize: Int) throws -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileReadError(reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        let capacity = expectedSize + 1
+        let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            while count < capacity {
+                let read = Glibc.read(descriptor, buffer.baseAddress! + count, capacity - count)
+                if read < 0 {
+                    if errno == EINTR { continue }
+                    throw FileReadError(reason: String(cString: strerror(errno)))
+                }
+                if read == 0 { break }
+                count += read
+            }
+        }
+        return bytes.count < capacity ? bytes : nil
     }
 
     /// Reads `path` and hands each content-defined chunk to `body`, in order;

@@ -59,12 +59,13 @@ public struct Forget: Sendable {
         try await log.point(to: previous!)
 
         // Doomed: every old manifest object (each was rewritten) and the
-        // chunks of dropped snapshots that no kept snapshot uses.
-        let keptChunks = Set(keep.flatMap { chain[$0].manifest.entries.flatMap { $0.chunks ?? [] }.map(\.hash) })
+        // chunks of dropped snapshots that no kept snapshot uses. A pack
+        // stays whole while a kept snapshot uses any file in it.
+        let keptChunks = Set(keep.flatMap { chain[$0].manifest.storedChunks.map(\.hash) })
         var doomedChunks: [String: ChunkRef] = [:]
         var doomed = chain.flatMap(\.reference.object.fragments)
         for index in chain.indices where !keep.contains(index) {
-            for chunk in chain[index].manifest.entries.flatMap({ $0.chunks ?? [] })
+            for chunk in chain[index].manifest.storedChunks
             where !keptChunks.contains(chunk.hash) && doomedChunks[chunk.hash] == nil {
                 doomedChunks[chunk.hash] = chunk
                 doomed += chunk.object.fragments

@@ -3,8 +3,9 @@ import Foundation
 
 /// What a user's machine remembers between backups, in $FLUD_HOME/index
 /// (an LMDB store, so one backup runs at a time and every update is durable):
-/// the chunks already uploaded (by plaintext hash), which is what lets an
-/// interrupted backup resume without uploading them again, and the last
+/// the chunks already uploaded (by plaintext hash) and where each packed
+/// small file landed (by its hash), which is what lets an interrupted backup
+/// resume without uploading them again, and the last
 /// snapshot's manifest, which makes the next backup incremental; and when
 /// each chunk's leases were last renewed (see `Leases`).
 /// Losing it loses nothing: a new machine rebuilds it from the network.
@@ -14,7 +15,7 @@ final class LocalIndex: Sendable {
 
     init(home: String) throws {
         var options = BlockStore.Options()
-        options.tables = ["chunks", "state", "renewed"]
+        options.tables = ["chunks", "files", "state", "renewed"]
         options.maximumFragmentSize = 1
         store = try BlockStore(directory: home + "/index", options: options)
     }
@@ -28,6 +29,24 @@ final class LocalIndex: Sendable {
     func remember(_ chunk: ChunkRef, storedAt time: UInt64) async throws {
         try await store.table("chunks").set(Array(try JSONEncoder().encode(chunk)), for: Array(chunk.hash.utf8))
         try await markRenewed([chunk.hash], at: time)
+    }
+
+    /// Where a small file with this hash was packed, if its pack is still
+    /// stored (a pack dropped by `flud forget` is forgotten, and so are the
+    /// files in it).
+    func packedFile(_ hash: String) -> (file: Manifest.PackedFile, pack: ChunkRef)? {
+        guard let data = try? store.table("files").value(for: Array(hash.utf8)),
+              let file = try? JSONDecoder().decode(Manifest.PackedFile.self, from: Data(data)),
+              let pack = chunk(file.pack) else { return nil }
+        return (file, pack)
+    }
+
+    /// Remembers an uploaded pack and the files in it. The files go first:
+    /// `packedFile` finds one only once its pack is remembered too.
+    func remember(pack: ChunkRef, files: [Manifest.PackedFile], storedAt time: UInt64) async throws {
+        let encoder = JSONEncoder()
+        try await store.table("files").set(try files.map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
+        try await remember(pack, storedAt: time)
     }
 
     /// Forgets a chunk whose fragments were deleted, so no backup reuses it.

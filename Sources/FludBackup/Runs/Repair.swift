@@ -69,11 +69,11 @@ public struct Maintenance: Sendable {
             let index = try LocalIndex(home: home)
             defer { index.close() }
             let leases = try await Leases(network: network, index: index)
-                .renewDue(chain.flatMap { [$0.reference] + Self.uniqueChunks(of: $0.manifest) })
+                .renewDue(chain.flatMap { [$0.reference] + $0.manifest.storedChunks })
             report.leasesRenewed = leases.renewed
             report.leasesFailed = leases.failed
         }
-        var chunks = [reference] + Self.uniqueChunks(of: manifest)
+        var chunks = [reference] + manifest.storedChunks
         if fraction < 1 {
             var generator = SystemRandomNumberGenerator()
             chunks = [reference] + chunks.dropFirst().filter { _ in Double.random(in: 0..<1, using: &generator) < fraction }
@@ -95,7 +95,7 @@ public struct Maintenance: Sendable {
         await network.discover()
         var report = Report()
         var replacements: [String: ChunkRef] = [:]
-        try await forEach(Self.uniqueChunks(of: manifest) + [reference], { chunk -> ([Bool], ChunkRef?) in
+        try await forEach(manifest.storedChunks + [reference], { chunk -> ([Bool], ChunkRef?) in
             let states = await check(chunk)
             let missing = states.indices.filter { !states[$0] }
             guard !missing.isEmpty, states.filter({ $0 }).count >= chunk.object.dataShards else { return (states, nil) }
@@ -117,6 +117,7 @@ public struct Maintenance: Sendable {
             entry.chunks = entry.chunks?.map { replacements[$0.hash] ?? $0 }
             return entry
         }
+        repaired.packs = manifest.packs?.map { replacements[$0.hash] ?? $0 }
         repaired.created = Date().timeIntervalSince1970
         repaired.previous = replacements[reference.hash] ?? reference
         report.newSnapshot = try await log.publish(repaired)
@@ -197,11 +198,5 @@ public struct Maintenance: Sendable {
             updated.object.fragments[index].node = node
         }
         return updated
-    }
-
-    /// Each distinct chunk of the snapshot once.
-    static func uniqueChunks(of manifest: Manifest) -> [ChunkRef] {
-        var seen = Set<String>()
-        return manifest.entries.flatMap { $0.chunks ?? [] }.filter { seen.insert($0.hash).inserted }
     }
 }

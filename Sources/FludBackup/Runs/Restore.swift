@@ -65,21 +65,31 @@ public struct Restore: Sendable {
             if makeDirectory(target(of: entry.path)) { summary.directories += 1 }
         }
         // Several files at once (each fetching a few chunks at once), so
-        // small files do not go one round trip at a time.
-        try await withThrowingTaskGroup(of: (Manifest.Entry, Error?).self) { group in
+        // small files do not go one round trip at a time; the packed ones
+        // come a pack at a time, every file of a pack from one fetch.
+        var byPack: [String: [Manifest.Entry]] = [:]
+        var packOrder: [String] = []
+        try await withThrowingTaskGroup(of: [(Manifest.Entry, Error?)].self) { group in
             var running = 0
             func finish() async throws {
-                guard let (entry, error) = try await group.next() else { return }
+                guard let outcomes = try await group.next() else { return }
                 running -= 1
-                if let error {
-                    summary.failed.append((entry.path, "\(error)"))
-                } else if entry.kind == .symlink {
-                    summary.symlinks += 1
-                } else {
-                    summary.files += 1
-                    summary.bytes += entry.size
+                for (entry, error) in outcomes {
+                    if let error {
+                        summary.failed.append((entry.path, "\(error)"))
+                    } else if entry.kind == .symlink {
+                        summary.symlinks += 1
+                    } else {
+                        summary.files += 1
+                        summary.bytes += entry.size
+                    }
                 }
                 report(summary)
+            }
+            func start(_ work: @escaping @Sendable () async -> [(Manifest.Entry, Error?)]) async throws {
+                if running >= options.parallelFiles { try await finish() }
+                running += 1
+                group.addTask(operation: work)
             }
             for entry in selected where entry.kind != .directory {
                 let destination = target(of: entry.path)
@@ -89,19 +99,47 @@ public struct Restore: Sendable {
                     summary.existing.append(entry.path)
                     continue
                 }
-                if running >= options.parallelFiles { try await finish() }
-                running += 1
-                group.addTask {
+                if let packed = entry.packed {
+                    if byPack[packed.pack] == nil { packOrder.append(packed.pack) }
+                    byPack[packed.pack, default: []].append(entry)
+                    continue
+                }
+                try await start {
                     do {
                         if entry.kind == .symlink {
                             try restoreSymlink(entry, at: destination)
                         } else {
                             try await restoreFile(entry, at: destination, transfer: transfer)
                         }
-                        return (entry, nil)
+                        return [(entry, nil)]
                     } catch {
-                        return (entry, error)
+                        return [(entry, error)]
                     }
+                }
+            }
+            let packs = Dictionary((manifest.packs ?? []).map { ($0.hash, $0) }, uniquingKeysWith: { $1 })
+            for hash in packOrder {
+                let files = byPack[hash]!
+                try await start {
+                    let bytes: [UInt8]
+                    do {
+                        guard let pack = packs[hash] else {
+                            throw BackupError.corruptObject("the manifest does not list the pack \(hash.prefix(16))")
+                        }
+                        bytes = try await transfer.download(pack)
+                    } catch {
+                        return files.map { ($0, error) }
+                    }
+                    var outcomes: [(Manifest.Entry, Error?)] = []
+                    for entry in files {
+                        do {
+                            try await restorePackedFile(entry, from: bytes, at: target(of: entry.path))
+                            outcomes.append((entry, nil))
+                        } catch {
+                            outcomes.append((entry, error))
+                        }
+                    }
+                    return outcomes
                 }
             }
             while running > 0 { try await finish() }
@@ -134,6 +172,30 @@ public struct Restore: Sendable {
     /// Fetches the chunks (a few at a time), writes a temporary file beside the
     /// destination and renames it into place only once every chunk checked out.
     private func restoreFile(_ entry: Manifest.Entry, at destination: String, transfer: ObjectTransfer) async throws {
+        let chunks = entry.chunks ?? []
+        try await writeAtomically(entry, at: destination) { descriptor in
+            try await writeChunks(chunks, to: descriptor, path: destination, transfer: transfer)
+        }
+    }
+
+    /// A packed file's bytes, cut from its pack (already checked as a whole)
+    /// and checked against the file's own hash.
+    private func restorePackedFile(_ entry: Manifest.Entry, from pack: [UInt8], at destination: String) async throws {
+        guard let packed = entry.packed, packed.offset >= 0, entry.size >= 0, packed.offset <= pack.count - entry.size,
+              ContentHash(hex: packed.hash) == ContentHash(of: pack[packed.offset..<packed.offset + entry.size])
+        else {
+            throw BackupError.corruptObject("\(entry.path) does not match its place in pack \(entry.packed?.pack.prefix(16) ?? "?")")
+        }
+        try await writeAtomically(entry, at: destination) { descriptor in
+            try writeAll(pack[packed.offset..<packed.offset + entry.size], to: descriptor, path: destination)
+        }
+    }
+
+    /// Runs `write` on a temporary file beside `destination`, then syncs it,
+    /// renames it into place and sets the entry's mode and times; on any
+    /// error the temporary file goes and `destination` is left as it was.
+    private func writeAtomically(_ entry: Manifest.Entry, at destination: String,
+                                 _ write: (Int32) async throws -> Void) async throws {
         let temporary = destination + ".flud-restore-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw BackupError.uploadFailed("cannot write \(temporary): \(String(cString: strerror(errno)))") }
@@ -142,7 +204,18 @@ public struct Restore: Sendable {
             if !closed { close(descriptor) }
             unlink(temporary)
         }
-        let chunks = entry.chunks ?? []
+        try await write(descriptor)
+        guard fsync(descriptor) == 0 else { throw BackupError.uploadFailed("cannot write \(destination): \(String(cString: strerror(errno)))") }
+        close(descriptor)
+        closed = true
+        if options.force { unlink(destination) }
+        guard rename(temporary, destination) == 0 else {
+            throw BackupError.uploadFailed("cannot move the restored file to \(destination): \(String(cString: strerror(errno)))")
+        }
+        setAttributes(of: entry, at: destination)
+    }
+
+    private func writeChunks(_ chunks: [ChunkRef], to descriptor: Int32, path destination: String, transfer: ObjectTransfer) async throws {
         var next = 0
         try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             var pending: [Int: [UInt8]] = [:]
@@ -157,23 +230,15 @@ public struct Restore: Sendable {
             while let (index, bytes) = try await group.next() {
                 pending[index] = bytes
                 while let ready = pending.removeValue(forKey: written) {
-                    try writeAll(ready, to: descriptor, path: destination)
+                    try writeAll(ready[...], to: descriptor, path: destination)
                     written += 1
                 }
                 start()
             }
         }
-        guard fsync(descriptor) == 0 else { throw BackupError.uploadFailed("cannot write \(destination): \(String(cString: strerror(errno)))") }
-        close(descriptor)
-        closed = true
-        if options.force { unlink(destination) }
-        guard rename(temporary, destination) == 0 else {
-            throw BackupError.uploadFailed("cannot move the restored file to \(destination): \(String(cString: strerror(errno)))")
-        }
-        setAttributes(of: entry, at: destination)
     }
 
-    private func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws {
+    private func writeAll(_ bytes: ArraySlice<UInt8>, to descriptor: Int32, path: String) throws {
         var offset = 0
         while offset < bytes.count {
             let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }

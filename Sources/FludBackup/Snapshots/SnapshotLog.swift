@@ -41,11 +41,17 @@ struct SnapshotLog: Sendable {
 
     func manifest(_ chunk: ChunkRef) async throws -> Manifest {
         let bytes = try await transfer.download(chunk)
+        let manifest: Manifest
         do {
-            return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
+            manifest = try JSONDecoder().decode(Manifest.self, from: Data(bytes))
         } catch {
             throw BackupError.corruptObject("the snapshot manifest \(chunk.hash.prefix(16)) does not parse")
         }
+        guard manifest.version <= Manifest.currentVersion else {
+            throw BackupError.corruptObject("the snapshot manifest \(chunk.hash.prefix(16)) has version \(manifest.version), "
+                                            + "newer than this flud reads (\(Manifest.currentVersion)); upgrade flud")
+        }
+        return manifest
     }
 
     /// Stores `manifest` and points the root at it. Returns the snapshot's ID.

@@ -169,9 +169,8 @@ struct RecoveryBenchmark {
         await writer.close()
 
         // Which nodes hold each distinct chunk's fragments, by node index.
-        var seen = Set<String>()
         let nodeIndex = Dictionary(uniqueKeysWithValues: processes.addresses.enumerated().map { ($1, $0) })
-        let holders = backup.manifest.entries.flatMap { $0.chunks ?? [] }.filter { seen.insert($0.hash).inserted }
+        let holders = backup.manifest.storedChunks
             .map { chunk in chunk.object.fragments.compactMap { nodeIndex[$0.node] } }
         let nodeIDs = try processes.nodeIDs()
 

@@ -120,8 +120,9 @@ struct BackupCommand: AsyncParsableCommand {
         commandName: "backup",
         abstract: "Back up files and directories to the flud network as a new snapshot.",
         discussion: """
-            Files are cut into content-defined chunks; chunks already stored are not \
-            uploaded again, and files unchanged since the last snapshot (size, time, \
+            Files are cut into content-defined chunks, and files smaller than a chunk \
+            are packed together into chunk-sized packs; chunks (and small files) \
+            already stored are not uploaded again, and files unchanged since the last snapshot (size, time, \
             inode) are not read again. Each new chunk is compressed when that pays, \
             encrypted (AES-256-GCM, key from its content and your secret), coded into \
             k + m fragments and spread over the nodes found through --bootstrap. \
@@ -143,7 +144,7 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Leave out paths matching this glob (repeatable).", valueName: "pattern"))
     var exclude: [String] = []
 
-    @Option(help: ArgumentHelp("Average chunk size, a power of two.", valueName: "bytes"))
+    @Option(help: ArgumentHelp("Average chunk size, a power of two; files smaller than this are packed together.", valueName: "bytes"))
     var chunkSize: Int = 1 << 20
 
     @OptionGroup var join: NetworkOptions
