@@ -179,7 +179,8 @@ struct BackupRestoreTests {
             try Data(deterministicBytes(5000, seed: UInt64(100 + index))).write(to: URL(fileURLWithPath: source + "/file-\(index)"))
         }
         let keys = UserKeys.generate()
-        let options = Backup.Options(paths: [source], dataShards: 3, parityShards: 1)
+        // Chunks smaller than the files, so each file has chunks of its own, placed independently.
+        let options = Backup.Options(paths: [source], dataShards: 3, parityShards: 1, averageChunkSize: 4 << 10)
         try await network.backUp(keys, home: scratch.path + "/home", options: options)
         await network.kill([2, 5, 6])
         let restorer = try await network.join(keys)
