@@ -26,8 +26,9 @@ public actor FragmentNetwork {
     /// a ledger directory. Placement puts distrusted nodes last.
     public nonisolated let ledger: TrustLedger?
     private let ledgerStore: BlockStore?
-    /// Each connected node's key, by "host:port", for the ledger.
-    private var nodeKeys: [String: PeerKey] = [:]
+    /// Each connected node's key and DHT ID, by "host:port", for the ledger
+    /// (the ID is hashed from the key once, not per fragment).
+    private var nodeKeys: [String: (key: PeerKey, id: NodeID)] = [:]
     /// DHT IDs of the nodes the ledger distrusts: read once, then kept up to
     /// date as events are noted (placement asks for every chunk).
     private var distrusted: Set<NodeID>
@@ -67,7 +68,7 @@ public actor FragmentNetwork {
     /// The order to fetch from `holders` (indices): nodes that failed in this
     /// run or that the ledger distrusts last, the rest as given.
     public func fetchOrder(_ holders: [String]) -> [Int] {
-        let doubtful = holders.map { isDoubtful($0, id: nodeKeys[$0].map(StorageNode.nodeID(for:))) }
+        let doubtful = holders.map { isDoubtful($0, id: nodeKeys[$0]?.id) }
         return holders.indices.filter { !doubtful[$0] } + holders.indices.filter { doubtful[$0] }
     }
 
@@ -196,9 +197,8 @@ public actor FragmentNetwork {
 
     /// Records `event` in the ledger for the node at `address`, once we know its key.
     private func note(_ event: TrustLedger.Event, at address: String) {
-        guard let ledger, let key = nodeKeys[address] else { return }
+        guard let ledger, let (key, id) = nodeKeys[address] else { return }
         ledger.record(event, for: key)
-        let id = StorageNode.nodeID(for: key)
         if Self.isDistrusted(ledger[key]) { distrusted.insert(id) } else { distrusted.remove(id) }
     }
 
@@ -226,7 +226,7 @@ public actor FragmentNetwork {
         defer { connecting[address] = nil }
         let client = try await task.value
         clients[address] = client
-        nodeKeys[address] = client.nodeKey
+        nodeKeys[address] = (client.nodeKey, StorageNode.nodeID(for: client.nodeKey))
         return client
     }
 
