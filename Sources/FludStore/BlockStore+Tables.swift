@@ -44,6 +44,11 @@ public struct StoreTable: Sendable {
         }
     }
 
+    /// Removes every entry, in one transaction.
+    public func removeAll() async throws {
+        try await store.writer.perform { transaction in try transaction.empty(database) }
+    }
+
     /// Every entry in key order, copied out.
     public func entries() throws -> [(key: [UInt8], value: [UInt8])] {
         try store.read { transaction in

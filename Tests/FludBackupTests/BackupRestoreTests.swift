@@ -294,14 +294,18 @@ struct BackupRestoreTests {
             try Data(deterministicBytes(10_000 + version, seed: UInt64(10 + version))).write(to: URL(fileURLWithPath: source + "/changes"))
             versions.append(try await Backup(keys: keys, network: client, home: home, options: options).run { _ in })
         }
-        func fragments(of summary: Backup.Summary, file: String) -> [ObjectRef.FragmentLocation] {
-            summary.manifest.entries.first { $0.path == source + "/" + file }!.chunks!.flatMap(\.object.fragments)
+        func fragments(of summary: Backup.Summary, file: String) async throws -> [ObjectRef.FragmentLocation] {
+            try await contents(of: summary.manifest, keys: keys, network: client).entries
+                .first { $0.path == source + "/" + file }!.chunks!.flatMap(\.object.fragments)
         }
         func held(_ location: ObjectRef.FragmentLocation) throws -> Bool {
             let node = network.nodes.compactMap { $0 }.first { "127.0.0.1:\($0.port)" == location.node }!
             return try node.store.claims(on: ContentHash(hex: location.key)!).contains { $0.owner.bytes == keys.wireIdentity.publicKey.bytes }
         }
-        #expect(try fragments(of: versions[0], file: "changes").allSatisfy(held))
+        // Where each version's files lie, read before forget deletes the old pages.
+        let oldChanges = try await fragments(of: versions[0], file: "changes")
+        let (newChanges, stays) = (try await fragments(of: versions[2], file: "changes"), try await fragments(of: versions[2], file: "stays"))
+        #expect(try oldChanges.allSatisfy(held))
 
         var policy = Forget.Policy()
         policy.keepLast = 1
@@ -312,14 +316,14 @@ struct BackupRestoreTests {
         #expect(report.claimsLeft == 0)
         #expect(try await snapshots(keys: keys, network: client).count == 1)
         // The old versions' own chunks are released; what the kept snapshot uses is not.
-        #expect(try fragments(of: versions[0], file: "changes").allSatisfy { try !held($0) })
-        #expect(try fragments(of: versions[2], file: "changes").allSatisfy(held))
-        #expect(try fragments(of: versions[2], file: "stays").allSatisfy(held))
+        #expect(try oldChanges.allSatisfy { try !held($0) })
+        #expect(try newChanges.allSatisfy(held))
+        #expect(try stays.allSatisfy(held))
 
         // Backing up the old content again uploads it again instead of reusing a released chunk.
         try Data(deterministicBytes(10_000, seed: 10)).write(to: URL(fileURLWithPath: source + "/changes"))
         let again = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
-        #expect(again.progress.chunksUploaded == versions[0].manifest.entries.first { $0.path == source + "/changes" }!.chunks!.count,
+        #expect(again.progress.chunksUploaded == oldChanges.count / 4,
                 "that file's chunks again, no more")
         let target = scratch.path + "/restored"
         let restored = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
@@ -352,9 +356,9 @@ struct BackupRestoreTests {
         let client = try await network.join(keys)
         let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 64 << 10)
         let first = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
-        let manifest = first.manifest
+        let manifest = try await contents(of: first.manifest, keys: keys, network: client)
         let entry = { (name: String) in manifest.entries.first { $0.path == source + name }! }
-        let packs = try #require(manifest.packs)
+        let packs = manifest.packs
         let smallBytes = small.values.reduce(0) { $0 + $1.count }
         // About 818 KB of small files in packs of at least 64 KiB.
         #expect(packs.count >= 2 && packs.count <= smallBytes / (64 << 10) + 1, "\(packs.count) packs")
@@ -380,7 +384,8 @@ struct BackupRestoreTests {
                                       options: Backup.Options(paths: [moved], dataShards: 2, parityShards: 2,
                                                               averageChunkSize: 64 << 10)).run { _ in }
         #expect(second.progress.chunksUploaded == 0)
-        #expect(second.manifest.packs!.count < packs.count, "only the packs its files are in")
+        #expect(try await contents(of: second.manifest, keys: keys, network: client).packs.count < packs.count,
+                "only the packs its files are in")
 
         // Only the second snapshot kept: the packs it uses stay, the others go.
         var policy = Forget.Policy()
@@ -392,6 +397,57 @@ struct BackupRestoreTests {
         for index in 0..<10 {
             #expect(FileManager.default.contents(atPath: scratch.path + "/again" + moved + "/renamed-\(index)") == small["/small-\(2 * index)"])
         }
+        await client.close()
+        await network.stop()
+    }
+
+    /// A snapshot's entries are stored a page at a time: many pages restore
+    /// like one; the next backup finds the previous entries in the local
+    /// index, or, on a machine that lost it, in the published pages; verify
+    /// audits every page.
+    @Test func manifestsArePagedAndEveryPageCounts() async throws {
+        let network = try await LocalNetwork(nodes: 6)
+        let scratch = try TemporaryDirectory(prefix: "flud-pages")
+        let source = scratch.path + "/source"
+        for directory in 0..<3 {
+            try FileManager.default.createDirectory(atPath: source + "/dir-\(directory)", withIntermediateDirectories: true)
+            for file in 0..<10 {
+                try Data(deterministicBytes(2000 + file, seed: UInt64(1000 + 10 * directory + file)))
+                    .write(to: URL(fileURLWithPath: source + "/dir-\(directory)/file-\(file)"))
+            }
+        }
+        try Data(deterministicBytes(200_000, seed: 5)).write(to: URL(fileURLWithPath: source + "/large"))
+        let home = scratch.path + "/home"
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+        let client = try await network.join(keys)
+        var options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 64 << 10)
+        options.pageEntries = 4
+        let first = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        // 35 entries: the source, 3 directories, 31 files.
+        #expect(first.manifest.pages?.count == 9)
+        #expect(first.manifest.files == 31 && first.manifest.entries == nil)
+        let all = try await contents(of: first.manifest, keys: keys, network: client)
+        #expect(all.entries.count == 35)
+        #expect(all.entries.map(\.path) == all.entries.map(\.path).sorted(), "walk order, page after page")
+
+        let target = scratch.path + "/restored"
+        let restored = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
+        #expect(restored.failed.isEmpty, "\(restored.failed)")
+        #expect(restored.files == 31)
+        #expect(try describeTree(target + source) == describeTree(source))
+
+        let second = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(second.progress.chunksUploaded == 0 && second.progress.chunksReused > 0)
+        // The machine lost its index (not its keys): the published pages stand in.
+        try FileManager.default.removeItem(atPath: home + "/index")
+        let third = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(third.progress.chunksUploaded == 0, "every chunk known from the previous snapshot's pages")
+        #expect(try await snapshots(keys: keys, network: client).map(\.files) == [31, 31, 31])
+
+        let report = try await Maintenance(keys: keys, network: client).verify(sample: 1)
+        #expect(report.chunks == 1 + 9 + all.storedChunks.count, "the manifest, its pages and every chunk")
+        #expect(report.missing == 0 && report.healthy == report.fragments)
         await client.close()
         await network.stop()
     }
@@ -417,7 +473,8 @@ struct BackupRestoreTests {
         #expect(second.leasesRenewed == 0, "stored today: not due")
         // Stored with the client's own term, not the nodes' one-day default.
         let stored = UInt64(Date().timeIntervalSince1970)
-        for location in first.manifest.entries.flatMap({ $0.chunks ?? [] }).flatMap(\.object.fragments) {
+        let chunks = try await contents(of: first.manifest, keys: keys, network: client).storedChunks
+        for location in chunks.flatMap(\.object.fragments) {
             let node = network.nodes.compactMap { $0 }.first { "127.0.0.1:\($0.port)" == location.node }!
             let claim = try node.store.claims(on: ContentHash(hex: location.key)!).first { $0.owner.bytes == keys.wireIdentity.publicKey.bytes }
             #expect(claim.map { $0.leaseExpiry + 60 >= stored + Leases.term && $0.leaseExpiry <= stored + Leases.term } == true)
@@ -425,7 +482,6 @@ struct BackupRestoreTests {
         let report = try await Maintenance(keys: keys, network: client).verify(sample: 0, renewingLeasesIn: home)
         #expect(report.leasesRenewed == 0 && report.leasesFailed == 0)
 
-        let chunks = first.manifest.storedChunks
         let later = UInt64(Date().timeIntervalSince1970) + Leases.renewAfter + 60
         let index = try LocalIndex(home: home)
         let renewal = try await Leases(network: client, index: index).renewDue(chunks, now: later)
@@ -466,7 +522,8 @@ struct BackupRestoreTests {
         await writer.close()
 
         // The holder of the first chunk's first data fragment: a restore asks it first.
-        let first = backup.manifest.entries.first { $0.path == source + "/file" }!.chunks![0].object.fragments[0]
+        let first = try await contents(of: backup.manifest, keys: keys, network: writer).entries
+            .first { $0.path == source + "/file" }!.chunks![0].object.fragments[0]
         let victimIndex = network.nodes.firstIndex { $0.map { "127.0.0.1:\($0.port)" == first.node } ?? false }!
         let victim = network.nodes[victimIndex]!
         let ours = OwnerID(bytes: keys.wireIdentity.publicKey.bytes)!

@@ -17,6 +17,10 @@ public struct Backup: Sendable {
         public var excludes: [String] = []
         /// Chunks in flight at once.
         public var parallelChunks = 16
+        /// A manifest page is stored once it holds this many entries, or
+        /// entries with this many chunk references (about 4 KiB each).
+        public var pageEntries = 4096
+        public var pageChunkReferences = 256
 
         public init(paths: [String], dataShards: Int = 20, parityShards: Int = 20, averageChunkSize: Int = 1 << 20) {
             self.paths = paths
@@ -65,50 +69,121 @@ public struct Backup: Sendable {
         defer { index.close() }
         let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
         let snapshots = SnapshotLog(keys: keys, network: network, transfer: transfer)
-        var previous = index.latestManifest
-        if previous == nil { previous = try await snapshots.latest()?.manifest }
-        let previousEntries = Dictionary((previous?.entries ?? []).map { ($0.path, $0) }, uniquingKeysWith: { $1 })
-        let previousPacks = Dictionary((previous?.packs ?? []).map { ($0.hash, $0) }, uniquingKeysWith: { $1 })
-
-        var skipped: [(String, String)] = []
-        var walked: [Manifest.Entry] = []
-        for path in options.paths {
-            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-            walk(absolute, into: &walked, skipped: &skipped)
+        let leases = Leases(network: network, index: index)
+        // A new machine (or a lost index) starts from the published snapshot.
+        if !index.hasPreviousEntries, let (latest, _) = try await snapshots.latest() {
+            try await index.importEntries(of: latest, from: snapshots)
         }
-        var progress = Progress()
-        progress.filesTotal = walked.filter { $0.kind == .file }.count
-        progress.bytesTotal = walked.filter { $0.kind == .file }.reduce(0) { $0 + $1.size }
-        report(progress)
+        let roots = options.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
 
-        // Chunks of many files are in flight together (small files would
-        // otherwise go one round trip at a time); each entry collects its
-        // chunks by slot as they land.
-        var entries = walked
-        var skippedEntries = Set<Int>()
-        var chunkSlots: [Int: [ChunkRef?]] = [:]
-        var pendingChunks: [Int: Int] = [:]
-        var readDone = Set<Int>()
-        // Chunks this backup did not upload: their leases may be due for renewal.
-        var reused: [ChunkRef] = []
+        // A first walk only counts, for progress; the second does the work.
+        var progress = Progress()
+        var ignored: [(String, String)] = []
+        for root in roots {
+            try await walk(root, skipped: &ignored) { entry in
+                guard entry.kind == .file else { return }
+                progress.filesTotal += 1
+                progress.bytesTotal += entry.size
+            }
+        }
+        report(progress)
+        try await index.startRecordingEntries()
+
+        // Entries wait in walk order until their chunks have landed, then go
+        // into the current page; a page full enough is stored and its entries
+        // recorded in the index. So memory holds the entries of a few chunks
+        // in flight and one page, however many files there are.
+        var skipped: [(String, String)] = []
+        var unreadable: [(String, String)] = []
+        var pending = PendingEntries()
+        var page = ManifestPage()
+        var pagePacks = Set<String>()
+        var pageChunkReferences = 0
+        var pages: [ChunkRef] = []
+        var (files, bytes) = (0, 0)
+        var renewals = Leases.Outcome()
         // Files smaller than a chunk go into packs of about a chunk, back to
-        // back: one pack's 40 fragments instead of 40 per file, and one
-        // manifest reference. A packed file's place is known once its pack
-        // (numbered in this run) has landed.
+        // back: one pack's 40 fragments instead of 40 per file. Packs are
+        // numbered in this run; a packed file is done once its pack landed.
         var openPack: [UInt8] = []
         var openPackFiles: [(offset: Int, hash: String)] = []
         var packsClosed = 0
         var landedPacks: [Int: ChunkRef] = [:]
-        var packedEntries: [(entry: Int, pack: Int, offset: Int, hash: String)] = []
         var packedThisRun: [String: (pack: Int, offset: Int)] = [:]
-        var packsUsed: [String: ChunkRef] = [:]
+        var unlandedPackFiles: [Int: [String]] = [:]
+        var packMembersWaiting: [Int: Int] = [:]
+        var reusedPacks = Set<String>()
+        // Packs met again (files of a pack come together): decoded once, not per file.
+        var knownPacks: [String: ChunkRef] = [:]
+        func storedPack(_ hash: String) -> ChunkRef? {
+            if let pack = knownPacks[hash] { return pack }
+            guard let pack = index.chunk(hash) else { return nil }
+            if knownPacks.count >= 256 { knownPacks.removeAll(keepingCapacity: true) }
+            knownPacks[hash] = pack
+            return pack
+        }
         let window = options.parallelChunks
         let (k, m) = (options.dataShards, options.parityShards)
+
+        func storePage() async throws {
+            guard !page.entries.isEmpty else { return }
+            let reference = try await snapshots.store(page)
+            pages.append(reference)
+            try await index.record(page.entries)
+            let renewed = try await leases.renewDue(page.storedChunks)
+            renewals.renewed += renewed.renewed
+            renewals.failed += renewed.failed
+            try await index.markRenewed([reference.hash], at: UInt64(Date().timeIntervalSince1970))
+            (page, pagePacks, pageChunkReferences) = (ManifestPage(), [], 0)
+        }
+        func addToPage(_ entry: Manifest.Entry, pack: ChunkRef?) async throws {
+            page.entries.append(entry)
+            pageChunkReferences += entry.chunks?.count ?? 0
+            if let pack, pagePacks.insert(pack.hash).inserted {
+                page.packs.append(pack)
+                pageChunkReferences += 1
+            }
+            if entry.kind == .file {
+                files += 1
+                bytes += entry.size
+            }
+            if page.entries.count >= options.pageEntries || pageChunkReferences >= options.pageChunkReferences {
+                try await storePage()
+            }
+        }
+        /// Moves the entries at the head of the queue that are done into the page.
+        func drain() async throws {
+            while let head = pending.head {
+                switch head.state {
+                case .skipped:
+                    break
+                case .ready(let pack):
+                    try await addToPage(head.entry, pack: pack)
+                case .chunks(let slots, let waiting, let readDone):
+                    guard waiting == 0, readDone else { return }
+                    var entry = head.entry
+                    entry.chunks = slots.map { $0! }
+                    try await addToPage(entry, pack: nil)
+                case .packed(let number, let offset, let hash):
+                    guard let pack = landedPacks[number] else { return }
+                    var entry = head.entry
+                    entry.packed = Manifest.PackedFile(pack: pack.hash, offset: offset, hash: hash)
+                    packMembersWaiting[number]! -= 1
+                    if packMembersWaiting[number] == 0 {
+                        packMembersWaiting[number] = nil
+                        landedPacks[number] = nil
+                    }
+                    try await addToPage(entry, pack: pack)
+                }
+                pending.removeHead()
+            }
+        }
+
         try await withThrowingTaskGroup(of: ChunkLanding.self) { group in
             var inFlight = 0
-            func fileFinished(_ entryIndex: Int) {
+            func fileFinished(_ size: Int) {
                 progress.filesDone += 1
-                progress.bytesDone += entries[entryIndex].size
+                progress.bytesDone += size
                 report(progress)
             }
             func collect() async throws {
@@ -119,21 +194,20 @@ public struct Backup: Sendable {
                     progress.bytesUploaded += landing.chunk.length
                 } else {
                     progress.chunksReused += 1
-                    reused.append(landing.chunk)
                 }
                 switch landing.target {
                 case let .pack(number):
                     landedPacks[number] = landing.chunk
+                    // Equal files met from now on find this pack in the index.
+                    for hash in unlandedPackFiles.removeValue(forKey: number) ?? [] { packedThisRun[hash] = nil }
                     report(progress)
-                case let .slot(entry, slot):
-                    chunkSlots[entry]![slot] = landing.chunk
-                    pendingChunks[entry]! -= 1
-                    if pendingChunks[entry] == 0, readDone.contains(entry), !skippedEntries.contains(entry) {
-                        fileFinished(entry)
-                    } else {
-                        report(progress)
-                    }
+                case let .slot(sequence, slot):
+                    guard case .chunks(var slots, let waiting, let readDone) = pending[sequence].state else { return }
+                    slots[slot] = landing.chunk
+                    pending[sequence].state = .chunks(slots: slots, waiting: waiting - 1, readDone: readDone)
+                    if waiting == 1, readDone { fileFinished(pending[sequence].entry.size) } else { report(progress) }
                 }
+                try await drain()
             }
             /// Uploads `chunk` unless the index knows it; a pack's files are
             /// remembered with it, so a resumed backup finds them.
@@ -164,27 +238,31 @@ public struct Backup: Sendable {
                 packsClosed += 1
                 try await submit(bytes, to: .pack(packsClosed - 1), packing: files)
             }
-            func reusePack(_ file: Manifest.PackedFile, in pack: ChunkRef, for entryIndex: Int) {
-                entries[entryIndex].packed = file
-                if packsUsed.updateValue(pack, forKey: pack.hash) == nil {
-                    progress.chunksReused += 1
-                    reused.append(pack)
+            /// A file whose bytes are stored already: in a pack, or as chunks.
+            func reuse(_ entry: Manifest.Entry, pack: ChunkRef?) {
+                if let pack {
+                    if reusedPacks.insert(pack.hash).inserted { progress.chunksReused += 1 }
+                } else {
+                    progress.chunksReused += entry.chunks?.count ?? 0
                 }
-                fileFinished(entryIndex)
+                pending.append(entry, .ready(pack: pack))
+                fileFinished(entry.size)
             }
-            for (entryIndex, entry) in walked.enumerated() where entry.kind == .file {
-                if let old = previousEntries[entry.path], old.kind == .file, old.size == entry.size,
+            func back(_ walked: Manifest.Entry) async throws {
+                guard walked.kind == .file else {
+                    pending.append(walked, .ready(pack: nil))
+                    return try await drain()
+                }
+                var entry = walked
+                if let old = index.previousEntry(entry.path), old.kind == .file, old.size == entry.size,
                    old.modified == entry.modified, old.inode == entry.inode, old.device == entry.device {
-                    if let chunks = old.chunks {
-                        entries[entryIndex].chunks = chunks
-                        progress.chunksReused += chunks.count
-                        reused += chunks
-                        fileFinished(entryIndex)
-                        continue
+                    if let chunks = old.chunks, chunks.allSatisfy({ index.knows($0.hash) }) {
+                        entry.chunks = chunks
+                        return reuse(entry, pack: nil)
                     }
-                    if let file = old.packed, let pack = previousPacks[file.pack] {
-                        reusePack(file, in: pack, for: entryIndex)
-                        continue
+                    if let file = old.packed, let pack = storedPack(file.pack) {
+                        entry.packed = file
+                        return reuse(entry, pack: pack)
                     }
                 }
                 if entry.size > 0, entry.size < options.averageChunkSize {
@@ -192,71 +270,70 @@ public struct Backup: Sendable {
                     do {
                         small = try readWhole(entry.path, expectedSize: entry.size)
                     } catch let error as FileReadError {
-                        skipped.append((entry.path, error.reason))
-                        skippedEntries.insert(entryIndex)
-                        continue
+                        return unreadable.append((entry.path, error.reason))
                     }
                     if let small {
-                        entries[entryIndex].size = small.count
+                        entry.size = small.count
                         let hash = ContentHash(of: small).hex
                         if let place = packedThisRun[hash] {
-                            packedEntries.append((entryIndex, place.pack, place.offset, hash))
-                        } else if let (file, pack) = index.packedFile(hash) {
-                            reusePack(file, in: pack, for: entryIndex)
-                            continue
+                            packMembersWaiting[place.pack, default: 0] += 1
+                            pending.append(entry, .packed(pack: place.pack, offset: place.offset, hash: hash))
+                        } else if let file = index.packedFile(hash), let pack = storedPack(file.pack) {
+                            entry.packed = file
+                            return reuse(entry, pack: pack)
                         } else {
                             packedThisRun[hash] = (packsClosed, openPack.count)
-                            packedEntries.append((entryIndex, packsClosed, openPack.count, hash))
+                            unlandedPackFiles[packsClosed, default: []].append(hash)
+                            packMembersWaiting[packsClosed, default: 0] += 1
+                            pending.append(entry, .packed(pack: packsClosed, offset: openPack.count, hash: hash))
                             openPackFiles.append((openPack.count, hash))
                             openPack += small
                         }
-                        fileFinished(entryIndex)
-                        if openPack.count >= options.averageChunkSize { try await closePack() }
-                        continue
+                        fileFinished(entry.size)
+                        if openPack.count >= options.averageChunkSize || openPackFiles.count >= Self.filesPerPack {
+                            try await closePack()
+                        }
+                        return
                     }
                 }
-                chunkSlots[entryIndex] = []
-                pendingChunks[entryIndex] = 0
+                let sequence = pending.append(entry, .chunks(slots: [], waiting: 0, readDone: false))
                 do {
                     try await readChunks(of: entry.path) { chunk in
-                        let slot = chunkSlots[entryIndex]!.count
-                        chunkSlots[entryIndex]!.append(nil)
-                        pendingChunks[entryIndex]! += 1
-                        try await submit(chunk, to: .slot(entry: entryIndex, slot: slot))
+                        guard case .chunks(var slots, let waiting, _) = pending[sequence].state else { return }
+                        slots.append(nil)
+                        pending[sequence].state = .chunks(slots: slots, waiting: waiting + 1, readDone: false)
+                        try await submit(chunk, to: .slot(entry: sequence, slot: slots.count - 1))
                     }
                 } catch let error as FileReadError {
-                    skipped.append((entry.path, error.reason))
-                    skippedEntries.insert(entryIndex)
-                    continue
+                    unreadable.append((entry.path, error.reason))
+                    pending[sequence].state = .skipped
+                    return try await drain()
                 }
-                readDone.insert(entryIndex)
-                if pendingChunks[entryIndex] == 0 { fileFinished(entryIndex) }
+                guard case .chunks(let slots, let waiting, _) = pending[sequence].state else { return }
+                pending[sequence].state = .chunks(slots: slots, waiting: waiting, readDone: true)
+                if waiting == 0 { fileFinished(entry.size) }
+                try await drain()
             }
+            for root in roots { try await walk(root, skipped: &skipped, visit: back) }
+            skipped += unreadable
             try await closePack()
             while inFlight > 0 { try await collect() }
         }
-        for (entryIndex, slots) in chunkSlots where !skippedEntries.contains(entryIndex) {
-            entries[entryIndex].chunks = slots.map { $0! }
-        }
-        for packed in packedEntries {
-            let pack = landedPacks[packed.pack]!
-            entries[packed.entry].packed = Manifest.PackedFile(pack: pack.hash, offset: packed.offset, hash: packed.hash)
-            packsUsed[pack.hash] = pack
-        }
-        entries = entries.enumerated().filter { !skippedEntries.contains($0.offset) }.map(\.element)
-        let manifest = Manifest(created: Date().timeIntervalSince1970,
-                                roots: options.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
-                                entries: entries, packs: packsUsed.isEmpty ? nil : packsUsed.values.sorted { $0.hash < $1.hash },
+        try await drain()
+        try await storePage()
+        let manifest = Manifest(created: Date().timeIntervalSince1970, roots: roots, files: files, bytes: bytes, pages: pages,
                                 previous: try await snapshots.latestReference())
-        let leases = try await Leases(network: network, index: index).renewDue(reused)
         let reference = try await snapshots.store(manifest)
         try await snapshots.point(to: reference)
         try await index.markRenewed([reference.hash], at: UInt64(Date().timeIntervalSince1970))
-        let id = SnapshotLog.id(of: reference)
-        try await index.setLatest(manifest)
-        return Summary(snapshot: id, manifest: manifest, progress: progress, skipped: skipped,
-                       leasesRenewed: leases.renewed, leasesFailed: leases.failed)
+        try await index.finishRecordingEntries()
+        return Summary(snapshot: SnapshotLog.id(of: reference), manifest: manifest, progress: progress, skipped: skipped,
+                       leasesRenewed: renewals.renewed, leasesFailed: renewals.failed)
     }
+
+    /// A pack closes at this many files even if smaller than a chunk: its
+    /// files wait in memory until it has landed.
+    static let filesPerPack = 1024
 
     private struct FileReadError: Error {
         let reason: String
@@ -272,6 +349,53 @@ public struct Backup: Sendable {
         let target: Target
         let chunk: ChunkRef
         let uploaded: Bool
+    }
+
+    /// Entries in walk order, from the first not yet in a page, each with
+    /// what it waits for; addressed by a sequence number that stays valid as
+    /// the head moves on.
+    private struct PendingEntries {
+        enum State {
+            /// Done; a packed file found already stored names its pack.
+            case ready(pack: ChunkRef?)
+            /// Left out (the file could not be read).
+            case skipped
+            /// A file's chunks by slot, how many are still in flight, and
+            /// whether the whole file has been read.
+            case chunks(slots: [ChunkRef?], waiting: Int, readDone: Bool)
+            /// A small file in a pack of this run, not yet landed.
+            case packed(pack: Int, offset: Int, hash: String)
+        }
+        struct Pending {
+            var entry: Manifest.Entry
+            var state: State
+        }
+        private var items: [Pending] = []
+        private var first = 0
+        private var removed = 0
+
+        var head: Pending? { first < items.count ? items[first] : nil }
+
+        @discardableResult
+        mutating func append(_ entry: Manifest.Entry, _ state: State) -> Int {
+            items.append(Pending(entry: entry, state: state))
+            return removed + items.count - 1 - first
+        }
+
+        mutating func removeHead() {
+            first += 1
+            removed += 1
+            // Drops what is behind the head now and then, not on every step.
+            if first >= 1024, first * 2 >= items.count {
+                items.removeFirst(first)
+                first = 0
+            }
+        }
+
+        subscript(sequence: Int) -> Pending {
+            get { items[sequence - removed + first] }
+            set { items[sequence - removed + first] = newValue }
+        }
     }
 
     /// The whole of a small file, or nil if it holds more than the
@@ -336,9 +460,10 @@ public struct Backup: Sendable {
         }
     }
 
-    /// Appends `path` and, for a directory, everything under it (sorted), as
+    /// Visits `path` and, for a directory, everything under it (sorted), as
     /// entries without chunks; what cannot be read is noted in `skipped`.
-    private func walk(_ path: String, into entries: inout [Manifest.Entry], skipped: inout [(String, String)]) {
+    private func walk(_ path: String, skipped: inout [(String, String)],
+                      visit: (Manifest.Entry) async throws -> Void) async throws {
         guard !isExcluded(path) else { return }
         var info = stat()
         guard lstat(path, &info) == 0 else {
@@ -350,7 +475,7 @@ public struct Backup: Sendable {
                                    size: Int(info.st_size), inode: UInt64(info.st_ino), device: UInt64(info.st_dev))
         switch info.st_mode & S_IFMT {
         case S_IFREG:
-            entries.append(entry)
+            try await visit(entry)
         case S_IFLNK:
             var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let count = readlink(path, &target, target.count - 1)
@@ -361,16 +486,18 @@ public struct Backup: Sendable {
             entry.kind = .symlink
             entry.size = 0
             entry.target = String(decoding: target.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            entries.append(entry)
+            try await visit(entry)
         case S_IFDIR:
             entry.kind = .directory
             entry.size = 0
-            entries.append(entry)
+            try await visit(entry)
             guard let children = try? FileManager.default.contentsOfDirectory(atPath: path) else {
                 skipped.append((path, "cannot list the directory"))
                 return
             }
-            for child in children.sorted() { walk(path == "/" ? "/" + child : path + "/" + child, into: &entries, skipped: &skipped) }
+            for child in children.sorted() {
+                try await walk(path == "/" ? "/" + child : path + "/" + child, skipped: &skipped, visit: visit)
+            }
         default:
             skipped.append((path, "not a regular file, directory or symlink"))
         }

@@ -46,42 +46,53 @@ public struct Forget: Sendable {
         guard !report.dropped.isEmpty else { return report }
 
         // Re-link the kept snapshots, oldest first; the root names the newest.
+        // Only the small manifests are rewritten: their pages stay as they are.
         var previous: ChunkRef?
-        var newest: Manifest?
         var rewritten: [ChunkRef] = []
         for index in keep.sorted(by: >) {
             var manifest = chain[index].manifest
             manifest.previous = previous
             previous = try await log.store(manifest)
             rewritten.append(previous!)
-            newest = manifest
         }
         try await log.point(to: previous!)
 
-        // Doomed: every old manifest object (each was rewritten) and the
-        // chunks of dropped snapshots that no kept snapshot uses. A pack
-        // stays whole while a kept snapshot uses any file in it.
-        let keptChunks = Set(keep.flatMap { chain[$0].manifest.storedChunks.map(\.hash) })
-        var doomedChunks: [String: ChunkRef] = [:]
-        var doomed = chain.flatMap(\.reference.object.fragments)
-        for index in chain.indices where !keep.contains(index) {
-            for chunk in chain[index].manifest.storedChunks
-            where !keptChunks.contains(chunk.hash) && doomedChunks[chunk.hash] == nil {
-                doomedChunks[chunk.hash] = chunk
-                doomed += chunk.object.fragments
-            }
+        // Kept: every page and chunk of a kept snapshot (a pack stays whole
+        // while a kept snapshot uses any file in it). One set of hashes, one
+        // per stored object, not per file.
+        var kept = Set<String>()
+        for index in keep {
+            kept.formUnion((chain[index].manifest.pages ?? []).map(\.hash))
+            try await log.forEachPage(of: chain[index].manifest) { kept.formUnion($0.storedChunks.map(\.hash)) }
         }
-        // A rewritten manifest can come out identical to an old one (same
+        // Doomed: every old manifest object (each was rewritten), and the
+        // pages and chunks of dropped snapshots that no kept one uses. A
+        // rewritten manifest can come out identical to an old one (same
         // content, same fragments): those stay.
         let live = Set(rewritten.flatMap(\.object.fragments).map { $0.key + "@" + $0.node })
-        doomed = doomed.filter { !live.contains($0.key + "@" + $0.node) }
-
-        // The index first: a backup must never reuse a chunk being deleted.
         let index = try LocalIndex(home: home)
         defer { index.close() }
-        for hash in doomedChunks.keys { try await index.forget(hash) }
-        if let newest { try await index.setLatest(newest) }
+        try await release(chain.map(\.reference), keepingFragments: live, index: index, into: &report)
+        var released = kept
+        for position in chain.indices where !keep.contains(position) {
+            // The pages are read before they are released.
+            let manifest = chain[position].manifest
+            try await log.forEachPage(of: manifest) { page in
+                try await release(page.storedChunks.filter { released.insert($0.hash).inserted }, index: index, into: &report)
+            }
+            try await release((manifest.pages ?? []).filter { released.insert($0.hash).inserted }, index: index, into: &report)
+        }
+        return report
+    }
 
+    /// Forgets `objects` in the index (first: a backup must never reuse an
+    /// object being deleted), then deletes our claims on their fragments,
+    /// except those in `keepingFragments` ("key@node").
+    private func release(_ objects: [ChunkRef], keepingFragments live: Set<String> = [], index: LocalIndex,
+                         into report: inout Report) async throws {
+        guard !objects.isEmpty else { return }
+        for object in objects { try await index.forget(object.hash) }
+        let doomed = objects.flatMap(\.object.fragments).filter { !live.contains($0.key + "@" + $0.node) }
         let network = self.network
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             var running = 0
@@ -98,9 +109,8 @@ public struct Forget: Sendable {
             for await outcome in group { outcomes.append(outcome) }
             return outcomes
         }
-        report.claimsDeleted = outcomes.filter { $0 }.count
-        report.claimsLeft = outcomes.count - report.claimsDeleted
-        return report
+        report.claimsDeleted += outcomes.filter { $0 }.count
+        report.claimsLeft += outcomes.filter { !$0 }.count
     }
 
     /// Indices (newest first = 0) of the snapshots the policy keeps: the last

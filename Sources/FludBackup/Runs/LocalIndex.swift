@@ -1,3 +1,4 @@
+import FludCodec
 import FludStore
 import Foundation
 
@@ -5,19 +6,80 @@ import Foundation
 /// (an LMDB store, so one backup runs at a time and every update is durable):
 /// the chunks already uploaded (by plaintext hash) and where each packed
 /// small file landed (by its hash), which is what lets an interrupted backup
-/// resume without uploading them again, and the last
-/// snapshot's manifest, which makes the next backup incremental; and when
-/// each chunk's leases were last renewed (see `Leases`).
+/// resume without uploading them again; the last snapshot's entries (by
+/// path), which make the next backup incremental; and when each chunk's
+/// leases were last renewed (see `Leases`).
 /// Losing it loses nothing: a new machine rebuilds it from the network.
 final class LocalIndex: Sendable {
     private let store: BlockStore
-    private static let latestKey = Array("latest-manifest".utf8)
+    /// The last snapshot's entries are in one of two tables: a backup reads
+    /// the current one and fills the other, which becomes current only once
+    /// the new snapshot is published (a killed backup changes nothing).
+    private let currentEntries: String
+    private static let entryTables = ["entries-a", "entries-b"]
+    private static let currentEntriesKey = Array("current-entries".utf8)
 
     init(home: String) throws {
         var options = BlockStore.Options()
-        options.tables = ["chunks", "files", "state", "renewed"]
+        options.tables = ["chunks", "files", "state", "renewed"] + Self.entryTables
         options.maximumFragmentSize = 1
         store = try BlockStore(directory: home + "/index", options: options)
+        let current = try store.table("state").value(for: Self.currentEntriesKey).map { String(decoding: $0, as: UTF8.self) }
+        currentEntries = current.flatMap { Self.entryTables.contains($0) ? $0 : nil } ?? Self.entryTables[0]
+    }
+
+    private var nextEntries: String { Self.entryTables.first { $0 != currentEntries }! }
+
+    /// The entry the last snapshot has for `path`, if any.
+    func previousEntry(_ path: String) -> Manifest.Entry? {
+        guard let data = try? store.table(currentEntries).value(for: Self.entryKey(path)),
+              let entry = try? JSONDecoder().decode(Manifest.Entry.self, from: Data(data)), entry.path == path else { return nil }
+        return entry
+    }
+
+    /// Whether a snapshot's entries are recorded here (a new machine has none).
+    var hasPreviousEntries: Bool {
+        (try? store.table("state").value(for: Self.currentEntriesKey)) != nil
+    }
+
+    /// Clears the table the next snapshot's entries go to.
+    func startRecordingEntries() async throws {
+        try await store.table(nextEntries).removeAll()
+    }
+
+    /// Records entries of the snapshot being made, in one commit.
+    func record(_ entries: [Manifest.Entry]) async throws {
+        let encoder = JSONEncoder()
+        try await store.table(nextEntries).set(try entries.map { (Self.entryKey($0.path), Array(try encoder.encode($0))) })
+    }
+
+    /// The recorded entries become the previous snapshot's.
+    func finishRecordingEntries() async throws {
+        try await store.table("state").set(Array(nextEntries.utf8), for: Self.currentEntriesKey)
+    }
+
+    /// Makes a published snapshot's entries the previous ones, and records
+    /// its chunks and packed files as stored (when their leases were last
+    /// renewed stays unknown, so they count as due).
+    func importEntries(of manifest: Manifest, from snapshots: SnapshotLog) async throws {
+        try await startRecordingEntries()
+        let encoder = JSONEncoder()
+        try await snapshots.forEachPage(of: manifest) { page in
+            try await record(page.entries)
+            try await store.table("chunks").set(try page.storedChunks.map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
+            try await store.table("files").set(try page.entries.compactMap(\.packed).map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
+        }
+        try await finishRecordingEntries()
+    }
+
+    /// Paths can be longer than an LMDB key: entries are keyed by the path's hash.
+    private static func entryKey(_ path: String) -> [UInt8] {
+        ContentHash(of: Array(path.utf8)).bytes
+    }
+
+    /// Whether the chunk is known to be stored (cheaper than `chunk(_:)`).
+    func knows(_ hash: String) -> Bool {
+        (try? store.table("chunks").value(for: Array(hash.utf8))) != nil
     }
 
     func chunk(_ hash: String) -> ChunkRef? {
@@ -34,11 +96,10 @@ final class LocalIndex: Sendable {
     /// Where a small file with this hash was packed, if its pack is still
     /// stored (a pack dropped by `flud forget` is forgotten, and so are the
     /// files in it).
-    func packedFile(_ hash: String) -> (file: Manifest.PackedFile, pack: ChunkRef)? {
+    func packedFile(_ hash: String) -> Manifest.PackedFile? {
         guard let data = try? store.table("files").value(for: Array(hash.utf8)),
-              let file = try? JSONDecoder().decode(Manifest.PackedFile.self, from: Data(data)),
-              let pack = chunk(file.pack) else { return nil }
-        return (file, pack)
+              let file = try? JSONDecoder().decode(Manifest.PackedFile.self, from: Data(data)), knows(file.pack) else { return nil }
+        return file
     }
 
     /// Remembers an uploaded pack and the files in it. The files go first:
@@ -65,15 +126,6 @@ final class LocalIndex: Sendable {
     func markRenewed(_ hashes: [String], at time: UInt64) async throws {
         let bytes = withUnsafeBytes(of: time.bigEndian) { Array($0) }
         try await store.table("renewed").set(hashes.map { (Array($0.utf8), bytes) })
-    }
-
-    var latestManifest: Manifest? {
-        guard let data = try? store.table("state").value(for: Self.latestKey) else { return nil }
-        return try? JSONDecoder().decode(Manifest.self, from: Data(data))
-    }
-
-    func setLatest(_ manifest: Manifest) async throws {
-        try await store.table("state").set(Array(try JSONEncoder().encode(manifest)), for: Self.latestKey)
     }
 
     func close() {

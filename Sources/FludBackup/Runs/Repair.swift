@@ -65,29 +65,42 @@ public struct Maintenance: Sendable {
         var report = Report()
         report.rootHolders = await log.republishRoot()
         if let home {
-            let chain = try await log.chain()
             let index = try LocalIndex(home: home)
             defer { index.close() }
-            let leases = try await Leases(network: network, index: index)
-                .renewDue(chain.flatMap { [$0.reference] + $0.manifest.storedChunks })
-            report.leasesRenewed = leases.renewed
-            report.leasesFailed = leases.failed
+            let leases = Leases(network: network, index: index)
+            func renew(_ chunks: [ChunkRef]) async throws {
+                let outcome = try await leases.renewDue(chunks)
+                report.leasesRenewed += outcome.renewed
+                report.leasesFailed += outcome.failed
+            }
+            for (kept, keptReference) in try await log.chain() {
+                try await renew([keptReference] + (kept.pages ?? []))
+                try await log.forEachPage(of: kept) { try await renew($0.storedChunks) }
+            }
         }
-        var chunks = [reference] + manifest.storedChunks
-        if fraction < 1 {
-            var generator = SystemRandomNumberGenerator()
-            chunks = [reference] + chunks.dropFirst().filter { _ in Double.random(in: 0..<1, using: &generator) < fraction }
+        // The manifest and its pages always, a sample of the chunks.
+        var generator = SystemRandomNumberGenerator()
+        var seen = Set<String>()
+        func audit(_ chunks: [ChunkRef]) async throws {
+            try await forEach(chunks, { chunk in await self.audit(chunk) }) { chunk, states in
+                report.count(states, of: chunk)
+                if states.filter({ $0 }).count < chunk.object.dataShards { report.unrecoverable.append(chunk.hash) }
+            }
         }
-        try await forEach(chunks, { chunk in await audit(chunk) }) { chunk, states in
-            report.count(states, of: chunk)
-            if states.filter({ $0 }).count < chunk.object.dataShards { report.unrecoverable.append(chunk.hash) }
+        try await audit([reference] + (manifest.pages ?? []))
+        try await log.forEachPage(of: manifest) { page in
+            try await audit(page.storedChunks.filter { chunk in
+                seen.insert(chunk.hash).inserted && (fraction >= 1 || Double.random(in: 0..<1, using: &generator) < fraction)
+            })
         }
         return report
     }
 
     /// Rebuilds every missing fragment of the newest snapshot that can be
     /// rebuilt, places it on a node that holds no other fragment of its chunk,
-    /// and publishes the snapshot again with the new locations.
+    /// and publishes the snapshot again with the new locations. A page at a
+    /// time: a page whose chunks moved is stored anew, the others are kept
+    /// (and rebuilt like chunks when they lost fragments).
     public func repair() async throws -> Report {
         let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
         guard let (manifest, reference) = try await log.latest() else { throw BackupError.noSnapshots }
@@ -95,29 +108,58 @@ public struct Maintenance: Sendable {
         await network.discover()
         var report = Report()
         var replacements: [String: ChunkRef] = [:]
-        try await forEach(manifest.storedChunks + [reference], { chunk -> ([Bool], ChunkRef?) in
-            let states = await check(chunk)
-            let missing = states.indices.filter { !states[$0] }
-            guard !missing.isEmpty, states.filter({ $0 }).count >= chunk.object.dataShards else { return (states, nil) }
-            return (states, try await rebuild(chunk, missing: missing))
-        }) { chunk, outcome in
-            let (states, replacement) = outcome
-            report.count(states, of: chunk)
-            if let replacement {
-                replacements[chunk.hash] = replacement
-                report.rebuilt += states.filter { !$0 }.count
-            } else if states.filter({ $0 }).count < chunk.object.dataShards {
-                report.unrecoverable.append(chunk.hash)
+        var checked = Set<String>()
+        /// Checks `chunks` (each once in the run), rebuilds what can be and
+        /// notes the new references in `replacements`.
+        func repair(_ chunks: [ChunkRef]) async throws {
+            try await forEach(chunks.filter { checked.insert($0.hash).inserted }, { chunk -> ([Bool], ChunkRef?) in
+                let states = await check(chunk)
+                let missing = states.indices.filter { !states[$0] }
+                guard !missing.isEmpty, states.filter({ $0 }).count >= chunk.object.dataShards else { return (states, nil) }
+                return (states, try await rebuild(chunk, missing: missing))
+            }) { chunk, outcome in
+                let (states, replacement) = outcome
+                report.count(states, of: chunk)
+                if let replacement {
+                    replacements[chunk.hash] = replacement
+                    report.rebuilt += states.filter { !$0 }.count
+                } else if states.filter({ $0 }).count < chunk.object.dataShards {
+                    report.unrecoverable.append(chunk.hash)
+                }
             }
         }
-        guard !replacements.isEmpty else { return report }
-        var repaired = manifest
-        repaired.entries = manifest.entries.map { entry in
-            var entry = entry
-            entry.chunks = entry.chunks?.map { replacements[$0.hash] ?? $0 }
-            return entry
+        try await repair([reference])
+        // A manifest from before pages has its entries inline: they become a page.
+        let sources: [ChunkRef?] = (manifest.inlinePage == nil ? [] : [nil]) + (manifest.pages ?? []).map { $0 }
+        var pages: [ChunkRef] = []
+        var changed = manifest.inlinePage != nil
+        for source in sources {
+            var page = manifest.inlinePage ?? ManifestPage()
+            if let source { page = try await log.page(source) }
+            try await repair(page.storedChunks)
+            let moved = page.storedChunks.contains { replacements[$0.hash] != nil }
+            if moved || source == nil {
+                page.entries = page.entries.map { entry in
+                    var entry = entry
+                    entry.chunks = entry.chunks?.map { replacements[$0.hash] ?? $0 }
+                    return entry
+                }
+                page.packs = page.packs.map { replacements[$0.hash] ?? $0 }
+                pages.append(try await log.store(page))
+                changed = true
+            } else {
+                try await repair([source!])
+                pages.append(replacements[source!.hash] ?? source!)
+                changed = changed || replacements[source!.hash] != nil
+            }
         }
-        repaired.packs = manifest.packs?.map { replacements[$0.hash] ?? $0 }
+        guard changed || replacements[reference.hash] != nil else { return report }
+        var repaired = manifest
+        if let inline = manifest.inlinePage {
+            let files = inline.entries.filter { $0.kind == .file }
+            (repaired.files, repaired.bytes) = (files.count, files.reduce(0) { $0 + $1.size })
+        }
+        (repaired.version, repaired.pages, repaired.entries, repaired.packs) = (Manifest.currentVersion, pages, nil, nil)
         repaired.created = Date().timeIntervalSince1970
         repaired.previous = replacements[reference.hash] ?? reference
         report.newSnapshot = try await log.publish(repaired)

@@ -60,10 +60,27 @@ public struct Restore: Sendable {
             }
         }
         var summary = Summary(snapshot: SnapshotLog.id(of: chunk))
-        let selected = manifest.entries.filter(isSelected)
-        for entry in selected where entry.kind == .directory {
-            if makeDirectory(target(of: entry.path)) { summary.directories += 1 }
+        // A page of entries at a time; only the directories are kept to the
+        // end, for their modes and times.
+        var directories: [Manifest.Entry] = []
+        try await log.forEachPage(of: manifest) { page in
+            let selected = page.entries.filter(isSelected)
+            for entry in selected where entry.kind == .directory {
+                if makeDirectory(target(of: entry.path)) { summary.directories += 1 }
+                directories.append(entry)
+            }
+            try await restoreFiles(selected, packs: page.packs, transfer: transfer, into: &summary, report: report)
         }
+        // Directory modes and times last, deepest first: writing into a
+        // directory changes its time, and a read-only one would refuse files.
+        for entry in directories.reversed() {
+            setAttributes(of: entry, at: target(of: entry.path))
+        }
+        return summary
+    }
+
+    private func restoreFiles(_ selected: [Manifest.Entry], packs: [ChunkRef], transfer: ObjectTransfer,
+                              into summary: inout Summary, report: @escaping @Sendable (Summary) -> Void) async throws {
         // Several files at once (each fetching a few chunks at once), so
         // small files do not go one round trip at a time; the packed ones
         // come a pack at a time, every file of a pack from one fetch.
@@ -117,39 +134,24 @@ public struct Restore: Sendable {
                     }
                 }
             }
-            let packs = Dictionary((manifest.packs ?? []).map { ($0.hash, $0) }, uniquingKeysWith: { $1 })
+            let packs = Dictionary(packs.map { ($0.hash, $0) }, uniquingKeysWith: { $1 })
             for hash in packOrder {
                 let files = byPack[hash]!
                 try await start {
                     let bytes: [UInt8]
                     do {
                         guard let pack = packs[hash] else {
-                            throw BackupError.corruptObject("the manifest does not list the pack \(hash.prefix(16))")
+                            throw BackupError.corruptObject("the snapshot page does not list the pack \(hash.prefix(16))")
                         }
                         bytes = try await transfer.download(pack)
                     } catch {
                         return files.map { ($0, error) }
                     }
-                    var outcomes: [(Manifest.Entry, Error?)] = []
-                    for entry in files {
-                        do {
-                            try await restorePackedFile(entry, from: bytes, at: target(of: entry.path))
-                            outcomes.append((entry, nil))
-                        } catch {
-                            outcomes.append((entry, error))
-                        }
-                    }
-                    return outcomes
+                    return await restorePacked(files, from: bytes)
                 }
             }
             while running > 0 { try await finish() }
         }
-        // Directory modes and times last, deepest first: writing into a
-        // directory changes its time, and a read-only one would refuse files.
-        for entry in selected.reversed() where entry.kind == .directory {
-            setAttributes(of: entry, at: target(of: entry.path))
-        }
-        return summary
     }
 
     private func isSelected(_ entry: Manifest.Entry) -> Bool {
@@ -178,36 +180,98 @@ public struct Restore: Sendable {
         }
     }
 
-    /// A packed file's bytes, cut from its pack (already checked as a whole)
-    /// and checked against the file's own hash.
-    private func restorePackedFile(_ entry: Manifest.Entry, from pack: [UInt8], at destination: String) async throws {
-        guard let packed = entry.packed, packed.offset >= 0, entry.size >= 0, packed.offset <= pack.count - entry.size,
-              ContentHash(hex: packed.hash) == ContentHash(of: pack[packed.offset..<packed.offset + entry.size])
-        else {
-            throw BackupError.corruptObject("\(entry.path) does not match its place in pack \(entry.packed?.pack.prefix(16) ?? "?")")
+    /// Packed files, cut from their pack (already checked as a whole) and
+    /// checked against their own hashes. Each is written to a temporary file;
+    /// one sync of the file system makes them all durable (not an fsync per
+    /// small file), and only then is each renamed into place.
+    private func restorePacked(_ files: [Manifest.Entry], from pack: [UInt8]) async -> [(Manifest.Entry, Error?)] {
+        var outcomes: [(Manifest.Entry, Error?)] = []
+        var written: [(entry: Manifest.Entry, temporary: String)] = []
+        for entry in files {
+            do {
+                guard let packed = entry.packed, packed.offset >= 0, entry.size >= 0, packed.offset <= pack.count - entry.size,
+                      ContentHash(hex: packed.hash) == ContentHash(of: pack[packed.offset..<packed.offset + entry.size])
+                else {
+                    throw BackupError.corruptObject("\(entry.path) does not match its place in pack \(entry.packed?.pack.prefix(16) ?? "?")")
+                }
+                let destination = target(of: entry.path)
+                written.append((entry, try await writeTemporary(for: destination) { descriptor in
+                    try writeAll(pack[packed.offset..<packed.offset + entry.size], to: descriptor, path: destination)
+                }))
+            } catch {
+                outcomes.append((entry, error))
+            }
         }
-        try await writeAtomically(entry, at: destination) { descriptor in
-            try writeAll(pack[packed.offset..<packed.offset + entry.size], to: descriptor, path: destination)
+        var synced: [UInt64: Bool] = [:]
+        for (entry, temporary) in written {
+            do {
+                let directory = open((temporary as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                var info = stat()
+                guard directory >= 0, fstat(directory, &info) == 0 else {
+                    throw BackupError.uploadFailed("cannot open the directory of \(temporary): \(String(cString: strerror(errno)))")
+                }
+                if synced[UInt64(info.st_dev)] == nil { synced[UInt64(info.st_dev)] = Self.syncFileSystem(directory) }
+                close(directory)
+                guard synced[UInt64(info.st_dev)] == true else {
+                    throw BackupError.uploadFailed("cannot sync the file system under \(temporary)")
+                }
+                try moveIntoPlace(temporary, entry, at: target(of: entry.path))
+                outcomes.append((entry, nil))
+            } catch {
+                unlink(temporary)
+                outcomes.append((entry, error))
+            }
         }
+        return outcomes
     }
 
-    /// Runs `write` on a temporary file beside `destination`, then syncs it,
+    /// syncfs(2): everything written to the file system holding `descriptor`
+    /// reaches the disk. Glibc declares it only for _GNU_SOURCE, which the
+    /// Swift Glibc module leaves out, so it is looked up once at run time.
+    private static func syncFileSystem(_ descriptor: Int32) -> Bool {
+        guard let syncfs = syncfsFunction else { sync(); return true }
+        return syncfs(descriptor) == 0
+    }
+
+    private static let syncfsFunction: (@convention(c) (Int32) -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs")
+        .map { unsafeBitCast($0, to: (@convention(c) (Int32) -> Int32).self) }
+
+    /// Runs `write` on a temporary file beside `destination`, syncs it,
     /// renames it into place and sets the entry's mode and times; on any
     /// error the temporary file goes and `destination` is left as it was.
     private func writeAtomically(_ entry: Manifest.Entry, at destination: String,
                                  _ write: (Int32) async throws -> Void) async throws {
+        let temporary = try await writeTemporary(for: destination, syncing: true, write)
+        do {
+            try moveIntoPlace(temporary, entry, at: destination)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+
+    /// A new temporary file beside `destination`, written by `write` (and
+    /// synced if asked); removed again if anything fails.
+    private func writeTemporary(for destination: String, syncing: Bool = false,
+                                _ write: (Int32) async throws -> Void) async throws -> String {
         let temporary = destination + ".flud-restore-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw BackupError.uploadFailed("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        var closed = false
-        defer {
-            if !closed { close(descriptor) }
+        do {
+            try await write(descriptor)
+            if syncing, fsync(descriptor) != 0 {
+                throw BackupError.uploadFailed("cannot write \(destination): \(String(cString: strerror(errno)))")
+            }
+            close(descriptor)
+            return temporary
+        } catch {
+            close(descriptor)
             unlink(temporary)
+            throw error
         }
-        try await write(descriptor)
-        guard fsync(descriptor) == 0 else { throw BackupError.uploadFailed("cannot write \(destination): \(String(cString: strerror(errno)))") }
-        close(descriptor)
-        closed = true
+    }
+
+    private func moveIntoPlace(_ temporary: String, _ entry: Manifest.Entry, at destination: String) throws {
         if options.force { unlink(destination) }
         guard rename(temporary, destination) == 0 else {
             throw BackupError.uploadFailed("cannot move the restored file to \(destination): \(String(cString: strerror(errno)))")

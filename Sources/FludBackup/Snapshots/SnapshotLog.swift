@@ -63,11 +63,43 @@ struct SnapshotLog: Sendable {
 
     /// Stores `manifest` like data, with the manifest code.
     func store(_ manifest: Manifest) async throws -> ChunkRef {
+        try await storeEncoded(manifest)
+    }
+
+    /// Stores a page of entries like a manifest.
+    func store(_ page: ManifestPage) async throws -> ChunkRef {
+        try await storeEncoded(page)
+    }
+
+    private func storeEncoded(_ value: some Encodable) async throws -> ChunkRef {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let bytes = Array(try encoder.encode(manifest))
+        let bytes = Array(try encoder.encode(value))
         return try await transfer.upload(bytes, hash: ContentHash(of: bytes), dataShards: SnapshotRoot.manifestCode.dataShards,
                                          parityShards: SnapshotRoot.manifestCode.parityShards)
+    }
+
+    func page(_ chunk: ChunkRef) async throws -> ManifestPage {
+        let bytes = try await transfer.download(chunk)
+        do {
+            return try JSONDecoder().decode(ManifestPage.self, from: Data(bytes))
+        } catch {
+            throw BackupError.corruptObject("the snapshot page \(chunk.hash.prefix(16)) does not parse")
+        }
+    }
+
+    /// Calls `body` with each page of `manifest`, in order, while the next
+    /// page is fetched: one page in memory at a time, and one on its way.
+    func forEachPage(of manifest: Manifest, _ body: (ManifestPage) async throws -> Void) async throws {
+        if let inline = manifest.inlinePage { try await body(inline) }
+        let pages = manifest.pages ?? []
+        var next = pages.first.map { first in Task { try await page(first) } }
+        defer { next?.cancel() }
+        for index in pages.indices {
+            let current = try await next!.value
+            next = index + 1 < pages.count ? Task { [pages] in try await page(pages[index + 1]) } : nil
+            try await body(current)
+        }
     }
 
     /// Points the signed root at `chunk` (the next sequence number).
@@ -97,9 +129,9 @@ struct SnapshotLog: Sendable {
     /// Every snapshot, newest first.
     func list() async throws -> [SnapshotSummary] {
         try await chain().map { manifest, chunk in
-            let files = manifest.entries.filter { $0.kind == .file }
+            let files = (manifest.entries ?? []).filter { $0.kind == .file }
             return SnapshotSummary(id: Self.id(of: chunk), created: manifest.created, roots: manifest.roots,
-                                   files: files.count, bytes: files.reduce(0) { $0 + $1.size })
+                                   files: manifest.files ?? files.count, bytes: manifest.bytes ?? files.reduce(0) { $0 + $1.size })
         }
     }
 
@@ -110,4 +142,13 @@ struct SnapshotLog: Sendable {
 public func snapshots(keys: UserKeys, network: FragmentNetwork) async throws -> [SnapshotSummary] {
     let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
     return try await SnapshotLog(keys: keys, network: network, transfer: transfer).list()
+}
+
+/// A snapshot's every entry and pack in memory at once: for tests,
+/// benchmarks and small snapshots (backup and restore read a page at a time).
+public func contents(of manifest: Manifest, keys: UserKeys, network: FragmentNetwork) async throws -> ManifestPage {
+    let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
+    var all = ManifestPage()
+    try await SnapshotLog(keys: keys, network: network, transfer: transfer).forEachPage(of: manifest) { all.append($0) }
+    return all
 }

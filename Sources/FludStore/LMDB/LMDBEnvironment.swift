@@ -208,6 +208,11 @@ struct LMDBTransaction {
         try lmdb("mdb_drop") { mdb_drop(handle, database.handle, 1) }
     }
 
+    /// Deletes every entry of `database`, keeping the database.
+    func empty(_ database: LMDBDatabase) throws(LMDBError) {
+        try lmdb("mdb_drop") { mdb_drop(handle, database.handle, 0) }
+    }
+
     /// Number of entries in `database`.
     func count(in database: LMDBDatabase) throws(LMDBError) -> Int {
         var stat = MDB_stat()

@@ -166,11 +166,12 @@ struct RecoveryBenchmark {
         let backupStart = monotonicSeconds()
         let backup = try await Backup(keys: keys, network: writer, home: home, options: options).run { _ in }
         let backupSeconds = monotonicSeconds() - backupStart
+        let stored = try await contents(of: backup.manifest, keys: keys, network: writer).storedChunks
         await writer.close()
 
         // Which nodes hold each distinct chunk's fragments, by node index.
         let nodeIndex = Dictionary(uniqueKeysWithValues: processes.addresses.enumerated().map { ($1, $0) })
-        let holders = backup.manifest.storedChunks
+        let holders = stored
             .map { chunk in chunk.object.fragments.compactMap { nodeIndex[$0.node] } }
         let nodeIDs = try processes.nodeIDs()
 
