@@ -177,7 +177,12 @@ struct BlockStoreTests {
         await #expect(throws: StoreError.quotaExceeded(used: 6000, requested: 6000, quota: 10_000)) {
             try await store.put(second, key: ContentHash(of: second), owner: alice, leaseExpiry: 9)
         }
+        // The refused put left nothing behind: no claim, no bytes, no usage.
+        #expect(try store.claims(on: ContentHash(of: second)).isEmpty)
+        #expect(try !store.contains(ContentHash(of: second)))
+        #expect(try store.usage(of: alice).bytes == 6000)
         #expect(try await store.put(second, key: ContentHash(of: second), owner: bob, leaseExpiry: 9) == .stored)
+        #expect(try store.scrub().isClean)
     }
 
     @Test func concurrentPutsAreGroupCommittedAndAllLand() async throws {
