@@ -94,6 +94,8 @@ struct BackupCommandTests {
         let home = ["FLUD_HOME": scratch.file("home")]
         #expect(try Flud.run(["key", "init"], environment: home).status == 0)
         try FileManager.default.createDirectory(atPath: scratch.file("data"), withIntermediateDirectories: true)
+        // Small files first in walk order (they go into packs), then large ones (chunks).
+        for index in 0..<100 { _ = try scratch.write("data/a-small-\(index)", bytes: 3000 + index, seed: UInt64(2000 + index)) }
         for index in 0..<48 { _ = try scratch.write("data/file-\(index)", bytes: 1_000_000, seed: UInt64(500 + index)) }
         let arguments = ["backup", scratch.file("data"), "-k", "2", "-m", "2", "--chunk-size", "65536", "--json"] + bootstrap
 
@@ -106,8 +108,9 @@ struct BackupCommandTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Killed at the first progress line with at least 4 of the 48 files
-        // done (lines come at most five times a second, so not every count shows).
+        // Killed at the first progress line with the small files and at least
+        // 4 of the 48 large ones done (lines come at most five times a second,
+        // so not every count shows).
         var printed = ""
         var landed = false
         while !landed {
@@ -116,7 +119,7 @@ struct BackupCommandTests {
             printed += String(decoding: chunk, as: UTF8.self)
             landed = printed.split(separator: "\n").contains { line in
                 guard let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return false }
-                return event["event"] as? String == "progress" && (event["files"] as? Int ?? 0) >= 4
+                return event["event"] as? String == "progress" && (event["files"] as? Int ?? 0) >= 104
             }
         }
         kill(process.processIdentifier, SIGKILL)
@@ -131,12 +134,22 @@ struct BackupCommandTests {
         let uploaded = try #require(summary["chunks_uploaded"] as? Int)
         #expect(reused > 0, "chunks that landed before the kill are not sent again")
         #expect(uploaded > 0, "the rest is")
-        #expect(summary["files"] as? Int == 48)
+        #expect(summary["files"] as? Int == 148)
+        // What the killed run reported stored (small files count once their
+        // pack has landed) is not sent again.
+        let storedBeforeKill = printed.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["bytes"] as? Int
+        }.max() ?? 0
+        let total = 48_000_000 + (0..<100).reduce(0) { $0 + 3000 + $1 }
+        #expect(try #require(summary["bytes_uploaded"] as? Int) <= total - storedBeforeKill)
 
         let restore = try Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: home)
         #expect(restore.status == 0, "\(restore.stderr)")
         for index in [0, 23, 47] {
             #expect(try scratch.read("restored" + scratch.file("data/file-\(index)")) == scratch.read("data/file-\(index)"))
+        }
+        for index in [0, 50, 99] {
+            #expect(try scratch.read("restored" + scratch.file("data/a-small-\(index)")) == scratch.read("data/a-small-\(index)"))
         }
     }
 }

@@ -31,6 +31,7 @@ public struct Backup: Sendable {
     }
 
     public struct Progress: Sendable {
+        /// Files whose bytes are stored (uploaded now, or found stored), and their bytes.
         public var filesDone = 0
         public var filesTotal = 0
         public var bytesDone = 0
@@ -112,6 +113,8 @@ public struct Backup: Sendable {
         var packedThisRun: [String: (pack: Int, offset: Int)] = [:]
         var unlandedPackFiles: [Int: [String]] = [:]
         var packMembersWaiting: [Int: Int] = [:]
+        // Bytes of the files waiting for each pack: counted done once it lands.
+        var packMemberBytes: [Int: Int] = [:]
         var reusedPacks = Set<String>()
         // Packs met again (files of a pack come together): decoded once, not per file.
         var knownPacks: [String: ChunkRef] = [:]
@@ -198,6 +201,8 @@ public struct Backup: Sendable {
                 switch landing.target {
                 case let .pack(number):
                     landedPacks[number] = landing.chunk
+                    progress.filesDone += packMembersWaiting[number] ?? 0
+                    progress.bytesDone += packMemberBytes.removeValue(forKey: number) ?? 0
                     // Equal files met from now on find this pack in the index.
                     for hash in unlandedPackFiles.removeValue(forKey: number) ?? [] { packedThisRun[hash] = nil }
                     report(progress)
@@ -277,6 +282,7 @@ public struct Backup: Sendable {
                         let hash = ContentHash(of: small).hex
                         if let place = packedThisRun[hash] {
                             packMembersWaiting[place.pack, default: 0] += 1
+                            packMemberBytes[place.pack, default: 0] += entry.size
                             pending.append(entry, .packed(pack: place.pack, offset: place.offset, hash: hash))
                         } else if let file = index.packedFile(hash), let pack = storedPack(file.pack) {
                             entry.packed = file
@@ -285,11 +291,11 @@ public struct Backup: Sendable {
                             packedThisRun[hash] = (packsClosed, openPack.count)
                             unlandedPackFiles[packsClosed, default: []].append(hash)
                             packMembersWaiting[packsClosed, default: 0] += 1
+                            packMemberBytes[packsClosed, default: 0] += entry.size
                             pending.append(entry, .packed(pack: packsClosed, offset: openPack.count, hash: hash))
                             openPackFiles.append((openPack.count, hash))
                             openPack += small
                         }
-                        fileFinished(entry.size)
                         if openPack.count >= options.averageChunkSize || openPackFiles.count >= Self.filesPerPack {
                             try await closePack()
                         }
