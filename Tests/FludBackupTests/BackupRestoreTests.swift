@@ -538,7 +538,14 @@ struct BackupRestoreTests {
         #expect(FileManager.default.contents(atPath: target + source + "/file") == original)
         let report = try await Maintenance(keys: keys, network: reader).verify(sample: 1)
         #expect(report.failuresByNode[first.node] == held.count, "every rotten fragment is caught")
-        let record = try #require(reader.ledger)[victim.identity.publicKey]
+        // Per object, k fragments were fetched and every other holder was
+        // challenged (VERIFY): data chunks are 2 + 2, the manifest and its one
+        // page 4 + 12.
+        #expect(report.fragments - report.challenged == (report.chunks - 2) * 2 + 2 * 4)
+        let trust = try #require(reader.ledger)
+        #expect(trust.peers.values.reduce(0) { $0 + $1.auditsPassed + $1.auditsFailed } == report.challenged,
+                "each challenge is in the ledger")
+        let record = trust[victim.identity.publicKey]
         #expect(record.retrievesFailed >= 3)
         #expect(FragmentNetwork.isDistrusted(record))
         await reader.close()

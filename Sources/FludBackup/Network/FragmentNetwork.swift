@@ -185,13 +185,18 @@ public actor FragmentNetwork {
         }
     }
 
-    /// The node's answer to an audit challenge on `key`.
-    public func audit(_ key: ContentHash, challenge: AuditChallenge, at address: String) async throws -> [UInt8] {
+    /// Whether the node at `address` proves it holds `key`: its answer to
+    /// `challenge` (VERIFY) must be `expected`. Recorded in the ledger as an
+    /// audit passed or failed.
+    public func audit(_ key: ContentHash, challenge: AuditChallenge, expecting expected: [UInt8], at address: String) async -> Bool {
         do {
-            return try await client(for: address).verify(key, challenge: challenge)
+            let passed = try await client(for: address).verify(key, challenge: challenge) == expected
+            note(passed ? .auditPassed : .auditFailed, at: address)
+            return passed
         } catch {
+            note(.auditFailed, at: address)
             await markFailed(address, error)
-            throw error
+            return false
         }
     }
 

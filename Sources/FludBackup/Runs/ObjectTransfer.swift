@@ -35,17 +35,28 @@ struct ObjectTransfer: Sendable {
 
     /// The chunk's plaintext from any k of its fragments: data shards first
     /// (no decoding needed when they all answer), then parity for the missing.
-    /// A fragment whose node gave no answer is asked once more after every
-    /// other holder was tried: under heavy packet loss a connect or a request
-    /// can time out on a node that holds the fragment, and a second try then
-    /// saves the chunk, while a node that refused or sent bad bytes is not
-    /// asked again.
     func download(_ chunk: ChunkRef) async throws -> [UInt8] {
+        let fragments = await fetch(chunk)
+        guard fragments.count >= chunk.object.dataShards else {
+            throw BackupError.tooFewFragments(chunk: chunk.hash, reachable: fragments.count, needed: chunk.object.dataShards)
+        }
+        return try codec.open(fragments, chunk: chunk)
+    }
+
+    /// k fragments of the chunk by shard index (fewer if fewer could be had),
+    /// asked in `order` (by default the network's fetch order: data shards
+    /// first, doubtful nodes last). A fragment whose node gave no answer is
+    /// asked once more after every other holder was tried: under heavy packet
+    /// loss a connect or a request can time out on a node that holds the
+    /// fragment, and a second try then saves the chunk, while a node that
+    /// refused or sent bad bytes is not asked again.
+    func fetch(_ chunk: ChunkRef, order given: [Int]? = nil) async -> [Int: [UInt8]] {
         let object = chunk.object
         let network = self.network
         let needed = object.dataShards
-        let order = await network.fetchOrder(object.fragments.map(\.node))
-        let fragments = try await withThrowingTaskGroup(of: (index: Int, bytes: [UInt8]?, noAnswer: Bool).self) { group in
+        var order = given ?? []
+        if given == nil { order = await network.fetchOrder(object.fragments.map(\.node)) }
+        return await withTaskGroup(of: (index: Int, bytes: [UInt8]?, noAnswer: Bool).self) { group in
             var untried = order[...]
             var askAgain: [Int] = []
             var askedAgain = Set<Int>()
@@ -71,7 +82,7 @@ struct ObjectTransfer: Sendable {
             }
             for _ in 0..<needed { start() }
             var received: [Int: [UInt8]] = [:]
-            while received.count < needed, let result = try await group.next() {
+            while received.count < needed, let result = await group.next() {
                 if let bytes = result.bytes {
                     received[result.index] = bytes
                     continue
@@ -82,9 +93,5 @@ struct ObjectTransfer: Sendable {
             group.cancelAll()
             return received
         }
-        guard fragments.count >= needed else {
-            throw BackupError.tooFewFragments(chunk: chunk.hash, reachable: fragments.count, needed: needed)
-        }
-        return try codec.open(fragments, chunk: chunk)
     }
 }

@@ -1,4 +1,5 @@
 import FludCodec
+import FludWire
 import Foundation
 
 /// `flud verify` and `flud repair`: check that every fragment of the newest
@@ -9,6 +10,9 @@ public struct Maintenance: Sendable {
         public var fragments = 0
         /// Fragments whose holder answered an audit (or served bytes) correctly.
         public var healthy = 0
+        /// Fragments audited by a proof-of-storage challenge (VERIFY) rather
+        /// than fetched.
+        public var challenged = 0
         /// Fragments missing, unreachable or failing their audit.
         public var missing = 0
         public var rebuilt = 0
@@ -49,11 +53,12 @@ public struct Maintenance: Sendable {
 
     private var transfer: ObjectTransfer { ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher)) }
 
-    /// Audits the fragments of a `fraction` of the newest snapshot's chunks
-    /// (chosen at random), and of its manifest, by retrieval: each holder must
-    /// return the fragment, and it must hash to its key. This needs no state
-    /// kept from the backup (a new machine can run it) and proves possession
-    /// outright, at the cost of moving the sampled fragments.
+    /// Audits every holder of a `fraction` of the newest snapshot's chunks
+    /// (chosen at random), and of its manifest and pages: k holders per chunk
+    /// return their fragments, the others answer the node's proof of storage
+    /// (VERIFY), checked against fragments rebuilt from those k (see
+    /// `audit(_:)`). This needs no state kept from the backup (a new machine
+    /// can run it) and proves possession outright.
     ///
     /// With `home`, it also renews the leases that are due on every fragment
     /// of every kept snapshot (manifests included), so data that is only kept,
@@ -82,8 +87,10 @@ public struct Maintenance: Sendable {
         var generator = SystemRandomNumberGenerator()
         var seen = Set<String>()
         func audit(_ chunks: [ChunkRef]) async throws {
-            try await forEach(chunks, { chunk in await self.audit(chunk) }) { chunk, states in
+            try await forEach(chunks, { chunk in await self.audit(chunk) }) { chunk, outcome in
+                let (states, challenged) = outcome
                 report.count(states, of: chunk)
+                report.challenged += challenged
                 if states.filter({ $0 }).count < chunk.object.dataShards { report.unrecoverable.append(chunk.hash) }
             }
         }
@@ -190,9 +197,37 @@ public struct Maintenance: Sendable {
         }
     }
 
-    /// For each fragment: did its holder return bytes that hash to its key?
-    private func audit(_ chunk: ChunkRef) async -> [Bool] {
-        await probe(chunk) { network, key, node in (try? await network.retrieve(key, from: node)) != nil }
+    /// For each fragment: did its holder prove it holds it? k holders, chosen
+    /// at random, by returning their fragment (checked against its key); each
+    /// other holder by answering a fresh proof-of-storage challenge (VERIFY)
+    /// over its whole fragment, checked against that fragment rebuilt from the
+    /// k (sealing and coding are deterministic). An audit needs nothing kept
+    /// from the backup and moves k fragments, not n; over audits, every holder
+    /// meets both kinds. With fewer than k fragments to be had, nothing can be
+    /// rebuilt, and only the holders that returned theirs count as healthy.
+    /// Returns each fragment's state and how many were challenged.
+    private func audit(_ chunk: ChunkRef) async -> (states: [Bool], challenged: Int) {
+        let object = chunk.object
+        let fetched = await transfer.fetch(chunk, order: object.fragments.indices.shuffled())
+        var states = object.fragments.indices.map { fetched[$0] != nil }
+        guard fetched.count >= object.dataShards, let plaintext = try? transfer.codec.open(fetched, chunk: chunk),
+              let rebuilt = try? transfer.codec.seal(plaintext, hash: chunk.plaintextHash, dataShards: object.dataShards,
+                                                     parityShards: object.parityShards)
+        else { return (states, 0) }
+        let network = self.network
+        await withTaskGroup(of: (Int, Bool).self) { group in
+            for (index, location) in object.fragments.enumerated() where fetched[index] == nil {
+                let fragment = rebuilt.fragments[index]
+                group.addTask {
+                    guard let key = ContentHash(hex: location.key), ContentHash(of: fragment) == key else { return (index, false) }
+                    let challenge = AuditChallenge.random(offset: 0, length: UInt64(fragment.count))
+                    let expected = fragment.withUnsafeBytes { challenge.answer(for: $0) }
+                    return (index, await network.audit(key, challenge: challenge, expecting: expected, at: location.node))
+                }
+            }
+            for await (index, passed) in group { states[index] = passed }
+        }
+        return (states, object.fragments.count - fetched.count)
     }
 
     /// For each fragment: does its node say it holds it for us (STAT)?

@@ -311,8 +311,11 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Audit the holders of your newest snapshot's fragments.",
         discussion: """
-            For a random --sample of the chunks (and always the snapshot's manifest), \
-            every fragment is fetched from its holder and checked against its key. \
+            For a random --sample of the chunks (and always the snapshot's manifest \
+            and pages), every holder is audited: k holders per chunk, chosen at \
+            random, return their fragments, checked against their keys; each other \
+            holder answers a fresh proof-of-storage challenge (VERIFY) over its whole \
+            fragment, checked against the fragment rebuilt from those k. \
             Also renews the leases of every kept snapshot's fragments once a third \
             of their 90-day term has passed (nodes drop claims nobody renews), so run \
             it at least monthly for snapshots no longer backed up. Puts the signed \
@@ -386,7 +389,8 @@ struct RepairCommand: AsyncParsableCommand {
 private func printMaintenance(_ report: Maintenance.Report, json: Bool, verb: String) {
     if json {
         var line = JSONLine().field("chunks", report.chunks).field("fragments", report.fragments)
-            .field("healthy", report.healthy).field("missing", report.missing).field("rebuilt", report.rebuilt)
+            .field("healthy", report.healthy).field("missing", report.missing).field("challenged", report.challenged)
+            .field("rebuilt", report.rebuilt)
             .field("unrecoverable", report.unrecoverable.count)
             .field("leases_renewed", report.leasesRenewed).field("leases_failed", report.leasesFailed)
             .field("root_holders", report.rootHolders)
@@ -395,6 +399,7 @@ private func printMaintenance(_ report: Maintenance.Report, json: Bool, verb: St
         return
     }
     printNow("\(verb) \(report.fragments) fragments of \(report.chunks) chunks: \(report.healthy) healthy, \(report.missing) missing"
+             + (report.challenged > 0 ? " (\(report.challenged) proved by VERIFY challenges, the rest fetched)" : "")
              + (report.rebuilt > 0 ? ", \(report.rebuilt) rebuilt" : "")
              + (report.newSnapshot.map { "; published snapshot \($0)" } ?? "")
              + (report.leasesRenewed + report.leasesFailed > 0
