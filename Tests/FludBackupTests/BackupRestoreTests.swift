@@ -448,6 +448,20 @@ struct BackupRestoreTests {
         let report = try await Maintenance(keys: keys, network: client).verify(sample: 1)
         #expect(report.chunks == 1 + 9 + all.storedChunks.count, "the manifest, its pages and every chunk")
         #expect(report.missing == 0 && report.healthy == report.fragments)
+
+        // A page lost beyond repair (every fragment gone): the restore says
+        // so and restores every file of the other pages.
+        let owner = OwnerID(bytes: keys.wireIdentity.publicKey.bytes)!
+        for location in try #require(third.manifest.pages?[1]).object.fragments {
+            let node = network.nodes.compactMap { $0 }.first { "127.0.0.1:\($0.port)" == location.node }!
+            try await node.store.deleteClaim(key: ContentHash(hex: location.key)!, owner: owner)
+        }
+        let partial = try await Restore(keys: keys, network: client, options: Restore.Options(target: scratch.path + "/partial"))
+            .run { _ in }
+        #expect(partial.failed.count == 1 && partial.failed[0].path.contains("page 2 of 9"), "\(partial.failed)")
+        #expect(partial.files == 31 - 4, "page 2 held dir-0/file-2 to file-5")
+        #expect(FileManager.default.contents(atPath: scratch.path + "/partial" + source + "/large")
+                == FileManager.default.contents(atPath: source + "/large"))
         await client.close()
         await network.stop()
     }

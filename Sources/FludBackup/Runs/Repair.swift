@@ -95,7 +95,8 @@ public struct Maintenance: Sendable {
             }
         }
         try await audit([reference] + (manifest.pages ?? []))
-        try await log.forEachPage(of: manifest) { page in
+        // An unreadable page is already counted above (its own audit failed).
+        try await log.forEachPage(of: manifest, unreadable: { _, _ in }) { page in
             try await audit(page.storedChunks.filter { chunk in
                 seen.insert(chunk.hash).inserted && (fraction >= 1 || Double.random(in: 0..<1, using: &generator) < fraction)
             })

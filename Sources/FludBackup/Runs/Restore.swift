@@ -63,7 +63,12 @@ public struct Restore: Sendable {
         // A page of entries at a time; only the directories are kept to the
         // end, for their modes and times.
         var directories: [Manifest.Entry] = []
-        try await log.forEachPage(of: manifest) { page in
+        // A page that cannot be fetched loses its entries (whose paths it
+        // alone knows); the restore goes on with the others.
+        let unreadable = { (page: Int, error: Error) in
+            summary.failed.append(("(the entries of page \(page + 1) of \(manifest.pages?.count ?? 0))", "\(error)"))
+        }
+        try await log.forEachPage(of: manifest, unreadable: unreadable) { page in
             let selected = page.entries.filter(isSelected)
             for entry in selected where entry.kind == .directory {
                 if makeDirectory(target(of: entry.path)) { summary.directories += 1 }

@@ -90,13 +90,26 @@ struct SnapshotLog: Sendable {
 
     /// Calls `body` with each page of `manifest`, in order, while the next
     /// page is fetched: one page in memory at a time, and one on its way.
-    func forEachPage(of manifest: Manifest, _ body: (ManifestPage) async throws -> Void) async throws {
+    ///
+    /// - Parameter unreadable: what to do with a page that cannot be fetched
+    ///   (its number and why); by default the error stops the walk. Work
+    ///   that must see every page (forget) keeps the default.
+    func forEachPage(of manifest: Manifest, unreadable: ((Int, Error) -> Void)? = nil,
+                     _ body: (ManifestPage) async throws -> Void) async throws {
         if let inline = manifest.inlinePage { try await body(inline) }
         let pages = manifest.pages ?? []
         var next = pages.first.map { first in Task { try await page(first) } }
         defer { next?.cancel() }
         for index in pages.indices {
-            let current = try await next!.value
+            let current: ManifestPage
+            do {
+                current = try await next!.value
+            } catch {
+                guard let unreadable else { throw error }
+                unreadable(index, error)
+                next = index + 1 < pages.count ? Task { [pages] in try await page(pages[index + 1]) } : nil
+                continue
+            }
             next = index + 1 < pages.count ? Task { [pages] in try await page(pages[index + 1]) } : nil
             try await body(current)
         }
