@@ -6,9 +6,10 @@
 set -euo pipefail
 flud="$(realpath "${1:-.build/release/flud}")"
 work="$(mktemp -d)"
-pids=()
+source "$(dirname "$0")/local-nodes.sh"
+local_node_pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in "${local_node_pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -18,14 +19,10 @@ now() { date +%s.%N; }
 since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.2f", end - start }'; }
 
 nodes=12
-base=$((20000 + RANDOM % 20000))
-echo "== starting $nodes storage nodes on 127.0.0.1:$base-$((base + nodes - 1))"
-for i in $(seq 0 $((nodes - 1))); do
-    bootstrap=(); [ "$i" -gt 0 ] && bootstrap=(--bootstrap "127.0.0.1:$base")
-    "$flud" node --data "nodes/$i" --port $((base + i)) "${bootstrap[@]}" --log-level error > "nodes-$i.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 100); do grep -q listening "nodes-$i.log" 2>/dev/null && break; sleep 0.1; done
-done
+echo "== starting $nodes storage nodes on 127.0.0.1"
+start_local_nodes "$flud" "$nodes" nodes
+base=$LOCAL_BASE
+echo "   ports $base-$((base + nodes - 1))"
 
 export FLUD_HOME="$work/home"
 echo "== flud key init (the recovery phrase is the one credential)"
@@ -50,9 +47,9 @@ killed=$(seq 1 $((nodes - 1)) | shuf -n $((nodes / 3)) | sort -n | tr '\n' ' ')
 echo "== SIGKILL of a third of the nodes: $killed"
 lost=0
 for i in $killed; do
-    kill -9 "${pids[$i]}"
-    wait "${pids[$i]}" 2>/dev/null || true
-    lost=$((lost + $("$flud" store stats --data "nodes/$i" --json | sed 's/.*"fragments":\([0-9]*\).*/\1/')))
+    kill -9 "${local_node_pids[$i]}"
+    wait "${local_node_pids[$i]}" 2>/dev/null || true
+    lost=$((lost + $("$flud" store stats --data "nodes/node-$i" --json | sed 's/.*"fragments":\([0-9]*\).*/\1/')))
 done
 echo "   $lost fragments gone with them"
 

@@ -39,15 +39,16 @@ work=$(realpath "$(mktemp -d "$work_root/flud-compare.XXXXXX")")
 fstype=$(df --output=fstype "$work" | tail -1)
 device=$(df --output=source "$work" | tail -1)
 
-node_pids=()
+source scripts/local-nodes.sh
+local_node_pids=()
 stop_nodes() {
-    for pid in "${node_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${node_pids[@]}"; do
+    for pid in "${local_node_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${local_node_pids[@]}"; do
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    node_pids=()
+    local_node_pids=()
 }
 cleanup() {
     stop_nodes
@@ -72,7 +73,7 @@ hz=$(getconf CLK_TCK)
 # CPU seconds (user + system) used so far by the node processes.
 node_cpu() {
     local pid ticks=0
-    for pid in "${node_pids[@]}"; do
+    for pid in "${local_node_pids[@]}"; do
         ticks=$((ticks + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")))
     done
     awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
@@ -109,18 +110,9 @@ verify() {
 }
 
 run_flud() {
-    local round=$1 dir=$work/flud-$round base i
-    mkdir -p "$dir"
-    base=$((20000 + RANDOM % 20000))
-    for i in $(seq 0 $((nodes - 1))); do
-        local bootstrap=()
-        [ "$i" -gt 0 ] && bootstrap=(--bootstrap "127.0.0.1:$base")
-        "$flud" node --data "$dir/node-$i" --port $((base + i)) "${bootstrap[@]}" --log-level error \
-            > "$dir/node-$i.log" 2>&1 &
-        node_pids+=($!)
-        for _ in $(seq 1 100); do grep -qs listening "$dir/node-$i.log" && break; sleep 0.1; done
-        grep -q listening "$dir/node-$i.log" || { echo "node $i did not start:" >&2; cat "$dir/node-$i.log" >&2; exit 1; }
-    done
+    local round=$1 dir=$work/flud-$round base
+    start_local_nodes "$flud" "$nodes" "$dir" || exit 1
+    base=$LOCAL_BASE
     export FLUD_HOME=$dir/home
     "$flud" key init > /dev/null 2>&1
     local cpu0 cpu1 cpu2 stored

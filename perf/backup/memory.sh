@@ -11,9 +11,10 @@ set -euo pipefail
 flud="$(realpath "${1:-.build/release/flud}")"
 files=${FILES:-100000}
 work="${WORK:-$(mktemp -d /dev/shm/flud-memory.XXXXXX)}"
-pids=()
+source "$(dirname "$0")/../../scripts/local-nodes.sh"
+local_node_pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in "${local_node_pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -26,13 +27,8 @@ for (( d = 0; d * 1000 < files; d++ )); do
     for (( f = 0; f < 1000 && d * 1000 + f < files; f++ )); do echo "file $d $f $RANDOM" > "tree/d$d/f$f"; done
 done
 
-base=$((20000 + RANDOM % 20000))
-for i in $(seq 0 11); do
-    bootstrap=(); [ "$i" -gt 0 ] && bootstrap=(--bootstrap "127.0.0.1:$base")
-    "$flud" node --data "nodes/$i" --port $((base + i)) "${bootstrap[@]}" --log-level error > "node-$i.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 100); do grep -q listening "node-$i.log" 2>/dev/null && break; sleep 0.1; done
-done
+start_local_nodes "$flud" 12 nodes
+base=$LOCAL_BASE
 export FLUD_HOME="$work/home"
 "$flud" key init > /dev/null 2>&1
 
