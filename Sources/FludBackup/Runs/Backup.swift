@@ -302,6 +302,9 @@ public struct Backup: Sendable {
                         return
                     }
                 }
+                // A file read as chunks could keep many entries waiting behind
+                // one small file in the open pack: that pack goes now.
+                if case .packed(let pack, _, _)? = pending.head?.state, pack == packsClosed { try await closePack() }
                 let sequence = pending.append(entry, .chunks(slots: [], waiting: 0, readDone: false))
                 do {
                     try await readChunks(of: entry.path) { chunk in
