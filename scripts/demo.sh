@@ -9,8 +9,7 @@ work="$(mktemp -d)"
 source "$(dirname "$0")/local-nodes.sh"
 local_node_pids=()
 cleanup() {
-    for pid in "${local_node_pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    stop_local_nodes
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -21,3 +21,11 @@ start_local_nodes() {
         grep -qs listening "$dir/node-$i.log" || { echo "node $i did not start:" >&2; cat "$dir/node-$i.log" >&2; return 1; }
     done
 }
+
+# stop_local_nodes: SIGKILLs every node start_local_nodes started, and reaps it.
+stop_local_nodes() {
+    local pid
+    for pid in "${local_node_pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in "${local_node_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    local_node_pids=()
+}

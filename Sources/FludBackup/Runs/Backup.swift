@@ -110,11 +110,12 @@ public struct Backup: Sendable {
         var openPackFiles: [(offset: Int, hash: String)] = []
         var packsClosed = 0
         var landedPacks: [Int: ChunkRef] = [:]
+        // Files in packs of this run that have not landed, by hash (once a
+        // pack lands, equal files find it in the index).
         var packedThisRun: [String: (pack: Int, offset: Int)] = [:]
-        var unlandedPackFiles: [Int: [String]] = [:]
-        var packMembersWaiting: [Int: Int] = [:]
-        // Bytes of the files waiting for each pack: counted done once it lands.
-        var packMemberBytes: [Int: Int] = [:]
+        // Per pack, its files still waiting to go into a page, and their
+        // bytes (counted done once it lands).
+        var packMembers: [Int: (waiting: Int, bytes: Int)] = [:]
         var reusedPacks = Set<String>()
         // Packs met again (files of a pack come together): decoded once, not per file.
         var knownPacks: [String: ChunkRef] = [:]
@@ -171,9 +172,9 @@ public struct Backup: Sendable {
                     guard let pack = landedPacks[number] else { return }
                     var entry = head.entry
                     entry.packed = Manifest.PackedFile(pack: pack.hash, offset: offset, hash: hash)
-                    packMembersWaiting[number]! -= 1
-                    if packMembersWaiting[number] == 0 {
-                        packMembersWaiting[number] = nil
+                    packMembers[number]!.waiting -= 1
+                    if packMembers[number]!.waiting == 0 {
+                        packMembers[number] = nil
                         landedPacks[number] = nil
                     }
                     try await addToPage(entry, pack: pack)
@@ -201,10 +202,9 @@ public struct Backup: Sendable {
                 switch landing.target {
                 case let .pack(number):
                     landedPacks[number] = landing.chunk
-                    progress.filesDone += packMembersWaiting[number] ?? 0
-                    progress.bytesDone += packMemberBytes.removeValue(forKey: number) ?? 0
-                    // Equal files met from now on find this pack in the index.
-                    for hash in unlandedPackFiles.removeValue(forKey: number) ?? [] { packedThisRun[hash] = nil }
+                    progress.filesDone += packMembers[number]?.waiting ?? 0
+                    progress.bytesDone += packMembers[number]?.bytes ?? 0
+                    packedThisRun = packedThisRun.filter { $0.value.pack != number }
                     report(progress)
                 case let .slot(sequence, slot):
                     guard case .chunks(var slots, let waiting, let readDone) = pending[sequence].state else { return }
@@ -281,17 +281,16 @@ public struct Backup: Sendable {
                         entry.size = small.count
                         let hash = ContentHash(of: small).hex
                         if let place = packedThisRun[hash] {
-                            packMembersWaiting[place.pack, default: 0] += 1
-                            packMemberBytes[place.pack, default: 0] += entry.size
+                            packMembers[place.pack, default: (0, 0)].waiting += 1
+                            packMembers[place.pack, default: (0, 0)].bytes += entry.size
                             pending.append(entry, .packed(pack: place.pack, offset: place.offset, hash: hash))
                         } else if let file = index.packedFile(hash), let pack = storedPack(file.pack) {
                             entry.packed = file
                             return reuse(entry, pack: pack)
                         } else {
                             packedThisRun[hash] = (packsClosed, openPack.count)
-                            unlandedPackFiles[packsClosed, default: []].append(hash)
-                            packMembersWaiting[packsClosed, default: 0] += 1
-                            packMemberBytes[packsClosed, default: 0] += entry.size
+                            packMembers[packsClosed, default: (0, 0)].waiting += 1
+                            packMembers[packsClosed, default: (0, 0)].bytes += entry.size
                             pending.append(entry, .packed(pack: packsClosed, offset: openPack.count, hash: hash))
                             openPackFiles.append((openPack.count, hash))
                             openPack += small

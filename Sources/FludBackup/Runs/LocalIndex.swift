@@ -63,11 +63,10 @@ final class LocalIndex: Sendable {
     /// renewed stays unknown, so they count as due).
     func importEntries(of manifest: Manifest, from snapshots: SnapshotLog) async throws {
         try await startRecordingEntries()
-        let encoder = JSONEncoder()
         try await snapshots.forEachPage(of: manifest) { page in
             try await record(page.entries)
-            try await store.table("chunks").set(try page.storedChunks.map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
-            try await store.table("files").set(try page.entries.compactMap(\.packed).map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
+            try await recordStored(page.storedChunks)
+            try await recordPacked(page.entries.compactMap(\.packed))
         }
         try await finishRecordingEntries()
     }
@@ -89,7 +88,7 @@ final class LocalIndex: Sendable {
 
     /// Remembers an uploaded chunk, stored (so its leases start) at `time`.
     func remember(_ chunk: ChunkRef, storedAt time: UInt64) async throws {
-        try await store.table("chunks").set(Array(try JSONEncoder().encode(chunk)), for: Array(chunk.hash.utf8))
+        try await recordStored([chunk])
         try await markRenewed([chunk.hash], at: time)
     }
 
@@ -105,9 +104,20 @@ final class LocalIndex: Sendable {
     /// Remembers an uploaded pack and the files in it. The files go first:
     /// `packedFile` finds one only once its pack is remembered too.
     func remember(pack: ChunkRef, files: [Manifest.PackedFile], storedAt time: UInt64) async throws {
+        try await recordPacked(files)
+        try await remember(pack, storedAt: time)
+    }
+
+    /// Chunks known to be stored, by hash, in one commit.
+    private func recordStored(_ chunks: [ChunkRef]) async throws {
+        let encoder = JSONEncoder()
+        try await store.table("chunks").set(try chunks.map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
+    }
+
+    /// Packed files' places, by the files' hashes, in one commit.
+    private func recordPacked(_ files: [Manifest.PackedFile]) async throws {
         let encoder = JSONEncoder()
         try await store.table("files").set(try files.map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
-        try await remember(pack, storedAt: time)
     }
 
     /// Forgets a chunk whose fragments were deleted, so no backup reuses it.

@@ -207,17 +207,25 @@ public struct Restore: Sendable {
                 outcomes.append((entry, error))
             }
         }
-        var synced: [UInt64: Bool] = [:]
+        // One sync per file system, found once per directory.
+        var syncedDevices: [UInt64: Bool] = [:]
+        var directoryDevices: [String: UInt64] = [:]
+        func synced(_ directory: String) -> Bool {
+            if directoryDevices[directory] == nil {
+                let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard descriptor >= 0 else { return false }
+                defer { close(descriptor) }
+                var info = stat()
+                guard fstat(descriptor, &info) == 0 else { return false }
+                let device = UInt64(info.st_dev)
+                directoryDevices[directory] = device
+                if syncedDevices[device] == nil { syncedDevices[device] = Self.syncFileSystem(descriptor) }
+            }
+            return syncedDevices[directoryDevices[directory]!] == true
+        }
         for (entry, temporary) in written {
             do {
-                let directory = open((temporary as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                var info = stat()
-                guard directory >= 0, fstat(directory, &info) == 0 else {
-                    throw BackupError.uploadFailed("cannot open the directory of \(temporary): \(String(cString: strerror(errno)))")
-                }
-                if synced[UInt64(info.st_dev)] == nil { synced[UInt64(info.st_dev)] = Self.syncFileSystem(directory) }
-                close(directory)
-                guard synced[UInt64(info.st_dev)] == true else {
+                guard synced((temporary as NSString).deletingLastPathComponent) else {
                     throw BackupError.uploadFailed("cannot sync the file system under \(temporary)")
                 }
                 try moveIntoPlace(temporary, entry, at: target(of: entry.path))
