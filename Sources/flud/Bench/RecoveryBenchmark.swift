@@ -294,8 +294,11 @@ final class NodeProcesses: @unchecked Sendable {
     let addresses: [String]
     private let executable: String
     private let directory: String
-    /// Every child of this process, for the interrupt handler.
-    nonisolated(unsafe) static var everyChild: [pid_t] = []
+    /// Every child of this process, for the interrupt handler, and whether
+    /// that handler ran (no node starts after it). Both under `lock`, which
+    /// `launch` holds from spawning a child to recording it.
+    nonisolated(unsafe) private static var everyChild: [pid_t] = []
+    nonisolated(unsafe) private static var interrupted = false
     private static let lock = NSLock()
 
     private init(processes: [Process], addresses: [String], executable: String, directory: String) {
@@ -326,6 +329,7 @@ final class NodeProcesses: @unchecked Sendable {
             } catch {
                 // A port was taken (or a node failed to start): clean up, try other ports.
                 nodes.stopAll()
+                if wasInterrupted { throw error }
                 try? FileManager.default.removeItem(atPath: directory)
             }
         }
@@ -361,8 +365,11 @@ final class NodeProcesses: @unchecked Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
-        Self.lock.withLock { Self.everyChild.append(process.processIdentifier) }
+        try Self.lock.withLock {
+            guard !Self.interrupted else { throw Failure(kind: .runtime, description: "interrupted") }
+            try process.run()
+            Self.everyChild.append(process.processIdentifier)
+        }
         return (process, output)
     }
 
@@ -387,8 +394,29 @@ final class NodeProcesses: @unchecked Sendable {
         kill(Array(processes.indices))
     }
 
-    /// SIGKILLs every node process started so far (from a signal handler's queue).
+    /// SIGKILLs every node process started so far and lets no other start
+    /// (from a signal handler's queue, while the benchmark may be starting nodes).
     static func killEveryChild() {
-        lock.withLock { for pid in everyChild { Glibc.kill(pid, SIGKILL) } }
+        let children = lock.withLock {
+            interrupted = true
+            for pid in everyChild { Glibc.kill(pid, SIGKILL) }
+            return everyChild
+        }
+        // A killed process dies when it next runs, which on a busy machine
+        // can be after this one exits: wait (bounded) until each is gone.
+        let deadline = Date().addingTimeInterval(10)
+        for pid in children {
+            while isAlive(pid), Date() < deadline { usleep(1_000) }
+        }
+    }
+
+    static var wasInterrupted: Bool { lock.withLock { interrupted } }
+
+    /// Whether `pid` still runs: it exists and is not a zombie (state Z or X in /proc).
+    private static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let afterName = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(afterName, offsetBy: 2)...].first
+        return state != "Z" && state != "X"
     }
 }

@@ -582,7 +582,10 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
                 let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
                 source.setEventHandler {
                     NodeProcesses.killEveryChild()
-                    try? FileManager.default.removeItem(atPath: directory)
+                    // The failing run may be removing or writing there too: repeat until gone.
+                    for _ in 0..<100 where FileManager.default.fileExists(atPath: directory) {
+                        try? FileManager.default.removeItem(atPath: directory)
+                    }
                     writeStandardError("flud: interrupted; node processes and data removed\n")
                     Glibc.exit(130)
                 }
@@ -599,7 +602,15 @@ struct RecoveryBenchCommand: AsyncParsableCommand {
             }
             var results: [RecoveryBenchmark.Result] = []
             for (index, plan) in plans().enumerated() {
-                let result = try await benchmark.run(plan, runIndex: index)
+                let result: RecoveryBenchmark.Result
+                do {
+                    result = try await benchmark.run(plan, runIndex: index)
+                } catch where NodeProcesses.wasInterrupted {
+                    // The run failed because its nodes were killed: the
+                    // interrupt handler is finishing and exits with 130.
+                    try await Task.sleep(for: .seconds(60))
+                    throw ExitCode(130)
+                }
                 results.append(result)
                 report(result)
             }
