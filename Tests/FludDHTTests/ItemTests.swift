@@ -90,6 +90,32 @@ struct ItemNetworkTests {
         for node in nodes { await node.close() }
     }
 
+    /// A get of an immutable item asks one contact at a time while answers come
+    /// quickly (the closest known usually holds it), where α in flight would
+    /// cost at least three queries; with its closest holders dead it still gets it.
+    @Test func anImmutableGetAsksOneContactAtATimeAndGetsPastDeadHolders() async throws {
+        let nodes = try await network(16)
+        let items = (0..<10).map { StoredItem(immutable: .string("chunk map \($0)")) }
+        for item in items { #expect(try await nodes[3].put(item) >= 1) }
+        let before = await nodes[11].queriesSent()
+        for item in items { #expect(await nodes[11].get(item.target) == item) }
+        let perGet = Double(await nodes[11].queriesSent() - before) / Double(items.count)
+        #expect(perGet < 2.5, "\(perGet) queries per get")
+
+        let item = items[0]
+        var holders: [Int] = []
+        for index in nodes.indices {
+            let answer = try? await nodes[3].query("get", ["target": .bytes(item.target.bytes)],
+                                                   to: DHTNode.address("127.0.0.1:\(nodes[index].port)"))
+            if answer?.values["v"] != nil { holders.append(index) }
+        }
+        let closest = holders.sorted { nodes[$0].id.isCloser(than: nodes[$1].id, to: item.target) }.prefix(2)
+        for index in closest { await nodes[index].close() }
+        let reader = nodes.indices.first { !holders.contains($0) && $0 != 3 }!
+        #expect(await nodes[reader].get(item.target) == item)
+        for index in nodes.indices where !closest.contains(index) { await nodes[index].close() }
+    }
+
     /// Holders pass items on to the nodes now closest to them: after every
     /// node that first held a snapshot root has died, the nodes that took it
     /// over still serve it.

@@ -57,7 +57,8 @@ extension DHTNode {
     /// - Parameter salt: for mutable items, the salt the target was made with.
     public func get(_ target: NodeID, salt: [UInt8] = []) async -> StoredItem? {
         let walk = await walk(to: target, asking: "get", ["target": .bytes(target.bytes)]) { answer in
-            Self.item(in: answer, target: target, salt: salt).map { $0.mutable == nil } ?? false
+            guard let item = Self.item(in: answer, target: target, salt: salt) else { return .proceed }
+            return item.mutable == nil ? .finish : .proceedWide
         }
         if let item = Self.newest(walk.answers.values.compactMap { Self.item(in: $0, target: target, salt: salt) }) {
             return item

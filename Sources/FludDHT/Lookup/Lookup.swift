@@ -18,16 +18,35 @@ extension DHTNode {
     }
 
     /// Runs a lookup on the event loop, sending `method` with `arguments` to
-    /// each contact; `isDone` sees every answer and may end the walk early.
+    /// each contact.
+    ///
+    /// - Parameter judge: sees every answer and may end the walk early. A
+    ///   walk that can end early bets that its next answer ends it (the
+    ///   closest contact known usually holds the item: 1.4 queries per get in
+    ///   a 200-node network instead of 4.4): it keeps one query in flight, and
+    ///   one more each time a query stays unanswered for a few round trips
+    ///   (``KRPCHandler/hedgeDelay(for:)``) or goes to a contact that went
+    ///   silent before (so a dead contact costs a hedge delay, not a timeout),
+    ///   up to α; all α once `judge` says the walk must go to the end.
     func walk(to target: NodeID, count: Int = RoutingTable.bucketSize, asking method: String, _ arguments: BencodeDictionary,
-              until isDone: @escaping @Sendable (QueryAnswer) -> Bool = { _ in false }) async -> LookupOutcome {
+              judge: (@Sendable (QueryAnswer) -> WalkVerdict)? = nil) async -> LookupOutcome {
         let handler = self.handler
         let timeout = queryTimeout
         let outcome = try? await channel.eventLoop.flatSubmit {
-            handler.value.walk(to: target, count: count, asking: method, arguments, timeout: timeout, until: isDone)
+            handler.value.walk(to: target, count: count, asking: method, arguments, timeout: timeout, judge: judge)
         }.get()
         return outcome ?? LookupOutcome(closest: [], answers: [:])
     }
+}
+
+/// What a walk does after an answer.
+enum WalkVerdict {
+    /// The walk found what it looked for.
+    case finish
+    /// On, as it goes.
+    case proceed
+    /// On, to the end: every query α allows in flight.
+    case proceedWide
 }
 
 /// What a lookup found: the closest contacts that answered (or the closest
@@ -44,11 +63,17 @@ extension KRPCHandler {
         var answers: [NodeID: QueryAnswer] = [:]
         let promise: EventLoopPromise<LookupOutcome>
         var isOver = false
+        /// Queries allowed in flight: α, or 1 until a hedged walk widens.
+        var width: Int
 
-        init(state: LookupState, promise: EventLoopPromise<LookupOutcome>) {
+        init(state: LookupState, promise: EventLoopPromise<LookupOutcome>, width: Int) {
             self.state = state
             self.promise = promise
+            self.width = width
         }
+
+        var isNarrow: Bool { width < DHTNode.lookupParallelism }
+        func widen(fully: Bool = false) { width = fully ? DHTNode.lookupParallelism : min(width + 1, DHTNode.lookupParallelism) }
 
         func finish() {
             guard !isOver else { return }
@@ -59,31 +84,45 @@ extension KRPCHandler {
 
     /// Drives a ``LookupState`` with real queries. Must run on the event loop.
     func walk(to target: NodeID, count: Int, asking method: String, _ arguments: BencodeDictionary, timeout: TimeAmount,
-              until isDone: @escaping (QueryAnswer) -> Bool) -> EventLoopFuture<LookupOutcome> {
+              judge: ((QueryAnswer) -> WalkVerdict)?) -> EventLoopFuture<LookupOutcome> {
         let state = LookupState(target: target, count: count, ownID: ownID,
                                 startingFrom: routingTable.closest(to: target, count: LookupState.startingCandidates(count)))
-        let walk = Walk(state: state, promise: eventLoop.makePromise())
-        advance(walk, method, arguments, timeout, isDone)
+        let walk = Walk(state: state, promise: eventLoop.makePromise(), width: judge == nil ? DHTNode.lookupParallelism : 1)
+        advance(walk, method, arguments, timeout, judge ?? { _ in .proceed })
         return walk.promise.futureResult
     }
 
     private func advance(_ walk: Walk, _ method: String, _ arguments: BencodeDictionary, _ timeout: TimeAmount,
-                         _ isDone: @escaping (QueryAnswer) -> Bool) {
-        while !walk.isOver, walk.state.inFlight < DHTNode.lookupParallelism, let contact = walk.state.next() {
+                         _ judge: @escaping (QueryAnswer) -> WalkVerdict) {
+        while !walk.isOver, walk.state.inFlight < walk.width, let contact = walk.state.next() {
             let address = contact.socketAddress
             let suspect = isSuspect(address)
+            if suspect { walk.widen() }
+            var hedge: Scheduled<Void>?
+            if walk.isNarrow {
+                hedge = eventLoop.assumeIsolated().scheduleTask(in: hedgeDelay(for: address)) {
+                    guard !walk.isOver, walk.isNarrow else { return }
+                    walk.widen()
+                    self.advance(walk, method, arguments, timeout, judge)
+                }
+            }
             query(method, arguments: arguments, to: address, timeout: timeout,
                   retransmissions: suspect ? 1 : DHTNode.lookupRetransmissions, suspect: suspect).assumeIsolated().whenComplete { result in
+                hedge?.cancel()
                 guard !walk.isOver else { return }
                 if case let .success(answer) = result,
                    let found = NodeContact.decodeCompact(answer.values["nodes"]?.bytesValue ?? []) {
                     walk.state.received(found, from: contact)
                     walk.answers[contact.id] = answer
-                    if isDone(answer) { return walk.finish() }
+                    switch judge(answer) {
+                    case .finish: return walk.finish()
+                    case .proceed: break
+                    case .proceedWide: walk.widen(fully: true)
+                    }
                 } else {
                     walk.state.failed(contact)
                 }
-                self.advance(walk, method, arguments, timeout, isDone)
+                self.advance(walk, method, arguments, timeout, judge)
             }
         }
         if walk.state.inFlight == 0 { walk.finish() }
