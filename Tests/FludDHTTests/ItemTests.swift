@@ -102,6 +102,12 @@ struct ItemNetworkTests {
         let perGet = Double(await nodes[11].queriesSent() - before) / Double(items.count)
         #expect(perGet < 2.5, "\(perGet) queries per get")
 
+        // Run on the reader's event loop, the get gives the same answer.
+        let onLoop = await withTaskExecutorPreference(nodes[11].taskExecutor) {
+            (await nodes[11].get(items[1].target), nodes[11].channel.eventLoop.inEventLoop)
+        }
+        #expect(onLoop.0 == items[1] && onLoop.1, "got it on the node's event loop")
+
         let item = items[0]
         var holders: [Int] = []
         for index in nodes.indices {

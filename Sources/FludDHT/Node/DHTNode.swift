@@ -28,6 +28,12 @@ public final class DHTNode: Sendable {
     let handler: NIOLoopBound<KRPCHandler>
     /// How long a single query waits for its answer.
     public let queryTimeout: TimeAmount
+    /// A task executor on this node's event loop. A caller that issues many
+    /// lookups through this node can run its task there
+    /// (`withTaskExecutorPreference(node.taskExecutor) { … }`): each lookup
+    /// then starts and resumes on the loop's thread instead of crossing
+    /// between a Swift pool thread and the loop twice.
+    public let taskExecutor: any TaskExecutor
 
     /// Generous for a node on the open internet (libtorrent allows 5), and
     /// still above what a 200-node network on one loopback address sends one node.
@@ -74,6 +80,7 @@ public final class DHTNode: Sendable {
         self.channel = channel
         self.handler = handler
         self.queryTimeout = queryTimeout
+        taskExecutor = EventLoopTaskExecutor(loop: channel.eventLoop)
     }
 
     /// Closes the socket; pending queries fail with ``DHTError/closed``.
@@ -212,5 +219,17 @@ extension DHTNode {
     /// more than its rate allows.
     public func datagramsDropped() async -> Int {
         (try? await onLoop { $0.datagramsDropped }) ?? 0
+    }
+}
+
+/// Runs a task's jobs on a SwiftNIO event loop.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
