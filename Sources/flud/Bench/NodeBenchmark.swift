@@ -89,7 +89,7 @@ struct NodeBenchmark {
     /// Runs `operation` for 0..<count, `concurrency` at a time.
     private func measure(_ operation: String, size: Int, concurrency: Int, count: Int,
                          _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Phase {
-        let (runs, seconds) = try await runConcurrently(count: count, concurrency: concurrency, body)
+        let (runs, seconds) = try await runConcurrently(count: count, concurrency: concurrency) { index, _ in try await body(index) }
         return Phase(operation: operation, size: size, concurrency: concurrency, count: count,
                      seconds: seconds, latencies: runs.map(\.seconds).sorted())
     }

@@ -87,25 +87,10 @@ struct StoreBenchmark {
     /// Keeps 64 puts in flight, as a node serving many peers does; returns the
     /// indices stored before the time ran out.
     private func putConcurrently(_ fragments: [[UInt8]], keys: [ContentHash], owner: OwnerID, into store: BlockStore) async throws -> [Int] {
-        let start = monotonicSeconds()
-        return try await withThrowingTaskGroup(of: Int.self) { group in
-            var stored: [Int] = []
-            var next = 0
-            func submit() {
-                guard next < fragments.count, monotonicSeconds() - start <= seconds else { return }
-                let index = next
-                next += 1
-                group.addTask {
-                    _ = try await store.put(fragments[index], key: keys[index], owner: owner, leaseExpiry: .max)
-                    return index
-                }
-            }
-            for _ in 0..<64 { submit() }
-            while let index = try await group.next() {
-                stored.append(index)
-                submit()
-            }
-            return stored
+        let runs = try await runConcurrently(count: fragments.count, concurrency: 64, for: seconds) { index, _ in
+            _ = try await store.put(fragments[index], key: keys[index], owner: owner, leaseExpiry: .max)
+            return index
         }
+        return runs.runs.map(\.outcome)
     }
 }

@@ -218,8 +218,8 @@ struct DHTBenchCommand: AsyncParsableCommand {
         discussion: """
             Starts --nodes DHT nodes in this process on 127.0.0.1, puts and gets \
             --keys immutable items one at a time, gets every item ten times more at \
-            concurrency 32 (get_concurrent, n = 10 × keys; 32 tasks, each get \
-            run on its reading node's event loop), then closes \
+            concurrency 32 (get_concurrent, n = 10 × keys: 32 reading nodes, each \
+            getting items one after another on its own event loop), then closes \
             30 % of the nodes without a goodbye and gets every item twice more. \
             msgs/lookup counts queries sent by all nodes per operation; cpu µs/op \
             (cpu_us_per_op) is this process's CPU time per operation, all nodes \
