@@ -43,6 +43,19 @@ struct ChunkerTests {
         let first = data.withUnsafeBytes { chunker.chunkLength(in: UnsafeRawBufferPointer(rebasing: $0[..<chunker.maximumSize]), isEnd: false) }
         #expect(first == chunks(data, chunker)[0].count)
     }
+
+    /// The cut points are part of the backup format (equal data must cut the
+    /// same way in every version, or it stops deduplicating): these lengths
+    /// were recorded from the first release's chunker.
+    @Test func cutPointsNeverChange() {
+        let small = chunks(deterministicBytes(256 << 10, seed: 9), ContentDefinedChunker(averageSize: 4096)).map(\.count)
+        #expect(small == [5763, 5813, 6520, 5157, 5563, 2530, 1403, 4298, 4261, 5927, 2510, 5592, 5691, 5293, 5414, 1553, 4108,
+                          5709, 4251, 4265, 4493, 3326, 4480, 5718, 5058, 4612, 4488, 5338, 5827, 4473, 4298, 1939, 2752, 4127,
+                          4893, 4248, 7002, 2518, 4579, 4763, 4873, 5745, 4279, 4966, 4280, 4202, 12708, 5282, 5096, 6453, 5084,
+                          6483, 4330, 4203, 3607])
+        let large = chunks(deterministicBytes(12 << 20, seed: 10), ContentDefinedChunker()).map(\.count)
+        #expect(large == [1707776, 1552593, 998574, 717091, 1050109, 1286740, 1134945, 1203424, 1319824, 482604, 1129232])
+    }
 }
 
 struct SealingTests {
