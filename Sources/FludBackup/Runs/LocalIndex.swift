@@ -33,7 +33,7 @@ final class LocalIndex: Sendable {
     /// The entry the last snapshot has for `path`, if any.
     func previousEntry(_ path: String) -> Manifest.Entry? {
         guard let data = try? store.table(currentEntries).value(for: Self.entryKey(path)),
-              let entry = try? JSONDecoder().decode(Manifest.Entry.self, from: Data(data)), entry.path == path else { return nil }
+              let entry = Manifest.Entry(indexRecord: data), entry.path == path else { return nil }
         return entry
     }
 
@@ -49,8 +49,7 @@ final class LocalIndex: Sendable {
 
     /// Records entries of the snapshot being made, in one commit.
     func record(_ entries: [Manifest.Entry]) async throws {
-        let encoder = JSONEncoder()
-        try await store.table(nextEntries).set(try entries.map { (Self.entryKey($0.path), Array(try encoder.encode($0))) })
+        try await store.table(nextEntries).set(entries.map { (Self.entryKey($0.path), $0.indexRecord) })
     }
 
     /// The recorded entries become the previous snapshot's.
@@ -83,7 +82,7 @@ final class LocalIndex: Sendable {
 
     func chunk(_ hash: String) -> ChunkRef? {
         guard let data = try? store.table("chunks").value(for: Array(hash.utf8)) else { return nil }
-        return try? JSONDecoder().decode(ChunkRef.self, from: Data(data))
+        return ChunkRef(indexRecord: data)
     }
 
     /// Remembers an uploaded chunk, stored (so its leases start) at `time`.
@@ -97,7 +96,7 @@ final class LocalIndex: Sendable {
     /// files in it).
     func packedFile(_ hash: String) -> Manifest.PackedFile? {
         guard let data = try? store.table("files").value(for: Array(hash.utf8)),
-              let file = try? JSONDecoder().decode(Manifest.PackedFile.self, from: Data(data)), knows(file.pack) else { return nil }
+              let file = Manifest.PackedFile(indexRecord: data), knows(file.pack) else { return nil }
         return file
     }
 
@@ -110,14 +109,12 @@ final class LocalIndex: Sendable {
 
     /// Chunks known to be stored, by hash, in one commit.
     private func recordStored(_ chunks: [ChunkRef]) async throws {
-        let encoder = JSONEncoder()
-        try await store.table("chunks").set(try chunks.map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
+        try await store.table("chunks").set(chunks.map { (Array($0.hash.utf8), $0.indexRecord) })
     }
 
     /// Packed files' places, by the files' hashes, in one commit.
     private func recordPacked(_ files: [Manifest.PackedFile]) async throws {
-        let encoder = JSONEncoder()
-        try await store.table("files").set(try files.map { (Array($0.hash.utf8), Array(try encoder.encode($0))) })
+        try await store.table("files").set(files.map { (Array($0.hash.utf8), $0.indexRecord) })
     }
 
     /// Forgets a chunk whose fragments were deleted, so no backup reuses it.
