@@ -34,13 +34,19 @@ struct FloodTests {
             for _ in 0..<50 { try await flooder.send(ping, to: target) }
             try await Task.sleep(for: .milliseconds(5))
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // Until the node has taken every ping (on a busy machine some still
+        // wait in its socket buffer), at most 5 s.
+        var dropped = 0
+        for _ in 0..<100 {
+            dropped = await node.datagramsDropped()
+            if dropped + flooder.received >= 2000 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let elapsed = Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds)
         let answered = flooder.received
         #expect(answered >= 100, "the burst is answered")
         #expect(Double(answered) <= 100 + 50 * elapsed + 1, "\(answered) answers in \(elapsed) s")
-        let dropped = await node.datagramsDropped()
-        #expect(dropped >= 1500, "\(dropped) dropped, \(answered) answered")
+        #expect(dropped + answered >= 1980, "every ping not answered was dropped by the limit: \(dropped) dropped, \(answered) answered")
 
         // Another IP address is not held back by the flood.
         let bystander = try await CountingProbe.start(host: "127.0.0.2")
