@@ -416,7 +416,7 @@ final class NodeProcesses: @unchecked Sendable {
     private static func isAlive(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let afterName = stat.lastIndex(of: ")") else { return false }
-        let state = stat[stat.index(afterName, offsetBy: 2)...].first
+        let state = stat[afterName...].dropFirst(2).first
         return state != "Z" && state != "X"
     }
 }
