@@ -7,12 +7,7 @@ set -euo pipefail
 flud="$(realpath "${1:-.build/release/flud}")"
 work="$(mktemp -d)"
 source "$(dirname "$0")/local-nodes.sh"
-local_node_pids=()
-cleanup() {
-    stop_local_nodes
-    rm -rf "$work"
-}
-trap cleanup EXIT
+clean_up_on_exit "$work"
 cd "$work"
 now() { date +%s.%N; }
 since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.2f", end - start }'; }

@@ -22,6 +22,14 @@ start_local_nodes() {
     done
 }
 
+local_node_pids=()
+
+# clean_up_on_exit DIR: when the script exits, stops the local nodes and removes DIR.
+clean_up_on_exit() {
+    local_work_dir=$1
+    trap 'stop_local_nodes; rm -rf "$local_work_dir"' EXIT
+}
+
 # stop_local_nodes: SIGKILLs every node start_local_nodes started, and reaps it.
 stop_local_nodes() {
     local pid

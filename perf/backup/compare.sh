@@ -40,7 +40,6 @@ fstype=$(df --output=fstype "$work" | tail -1)
 device=$(df --output=source "$work" | tail -1)
 
 source scripts/local-nodes.sh
-local_node_pids=()
 stop_nodes() {
     for pid in "${local_node_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${local_node_pids[@]}"; do

@@ -12,12 +12,7 @@ flud="$(realpath "${1:-.build/release/flud}")"
 files=${FILES:-100000}
 work="${WORK:-$(mktemp -d /dev/shm/flud-memory.XXXXXX)}"
 source "$(dirname "$0")/../../scripts/local-nodes.sh"
-local_node_pids=()
-cleanup() {
-    stop_local_nodes
-    rm -rf "$work"
-}
-trap cleanup EXIT
+clean_up_on_exit "$work"
 cd "$work"
 
 echo "== writing $files files"

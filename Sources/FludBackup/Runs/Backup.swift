@@ -113,9 +113,8 @@ public struct Backup: Sendable {
         // Files in packs of this run that have not landed, by hash (once a
         // pack lands, equal files find it in the index).
         var packedThisRun: [String: (pack: Int, offset: Int)] = [:]
-        // Per pack, its files still waiting to go into a page, and their
-        // bytes (counted done once it lands).
-        var packMembers: [Int: (waiting: Int, bytes: Int)] = [:]
+        // Per pack, its files still waiting to go into a page (counted done once it lands).
+        var packMembers: [Int: PackMembers] = [:]
         var reusedPacks = Set<String>()
         // Packs met again (files of a pack come together): decoded once, not per file.
         var knownPacks: [String: ChunkRef] = [:]
@@ -281,16 +280,14 @@ public struct Backup: Sendable {
                         entry.size = small.count
                         let hash = ContentHash(of: small).hex
                         if let place = packedThisRun[hash] {
-                            packMembers[place.pack, default: (0, 0)].waiting += 1
-                            packMembers[place.pack, default: (0, 0)].bytes += entry.size
+                            packMembers[place.pack, default: PackMembers()].add(entry.size)
                             pending.append(entry, .packed(pack: place.pack, offset: place.offset, hash: hash))
                         } else if let file = index.packedFile(hash), let pack = storedPack(file.pack) {
                             entry.packed = file
                             return reuse(entry, pack: pack)
                         } else {
                             packedThisRun[hash] = (packsClosed, openPack.count)
-                            packMembers[packsClosed, default: (0, 0)].waiting += 1
-                            packMembers[packsClosed, default: (0, 0)].bytes += entry.size
+                            packMembers[packsClosed, default: PackMembers()].add(entry.size)
                             pending.append(entry, .packed(pack: packsClosed, offset: openPack.count, hash: hash))
                             openPackFiles.append((openPack.count, hash))
                             openPack += small
@@ -342,6 +339,17 @@ public struct Backup: Sendable {
     /// A pack closes at this many files even if smaller than a chunk: its
     /// files wait in memory until it has landed.
     static let filesPerPack = 1024
+
+    /// A pack's files still waiting to go into a page, and their bytes.
+    private struct PackMembers {
+        var waiting = 0
+        var bytes = 0
+
+        mutating func add(_ size: Int) {
+            waiting += 1
+            bytes += size
+        }
+    }
 
     private struct FileReadError: Error {
         let reason: String

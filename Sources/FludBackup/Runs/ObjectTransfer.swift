@@ -54,8 +54,8 @@ struct ObjectTransfer: Sendable {
         let object = chunk.object
         let network = self.network
         let needed = object.dataShards
-        var order = given ?? []
-        if given == nil { order = await network.fetchOrder(object.fragments.map(\.node)) }
+        let order: [Int]
+        if let given { order = given } else { order = await network.fetchOrder(object.fragments.map(\.node)) }
         return await withTaskGroup(of: (index: Int, bytes: [UInt8]?, noAnswer: Bool).self) { group in
             var untried = order[...]
             var askAgain: [Int] = []

@@ -101,17 +101,15 @@ struct SnapshotLog: Sendable {
         var next = pages.first.map { first in Task { try await page(first) } }
         defer { next?.cancel() }
         for index in pages.indices {
-            let current: ManifestPage
-            do {
-                current = try await next!.value
-            } catch {
+            let fetched = await next!.result
+            next = index + 1 < pages.count ? Task { [pages] in try await page(pages[index + 1]) } : nil
+            switch fetched {
+            case let .success(current):
+                try await body(current)
+            case let .failure(error):
                 guard let unreadable else { throw error }
                 unreadable(index, error)
-                next = index + 1 < pages.count ? Task { [pages] in try await page(pages[index + 1]) } : nil
-                continue
             }
-            next = index + 1 < pages.count ? Task { [pages] in try await page(pages[index + 1]) } : nil
-            try await body(current)
         }
     }
 
