@@ -12,9 +12,11 @@ FUZZ_SECONDS ?= 600
 
 all: build
 
-# Installs whichever of $(APT_PACKAGES) are missing; touches nothing otherwise.
+# Installs whichever of $(APT_PACKAGES) are missing, and BLAKE3's C library
+# (built from Debian's sources) if it is not in /usr/local; touches nothing otherwise.
 deps:
 	@scripts/apt-ensure.sh $(APT_PACKAGES)
+	@scripts/install-blake3.sh
 
 build: deps
 	$(SWIFT) build

@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // BLAKE3, built from Debian's librust-blake3-dev by scripts/install-blake3.sh (make deps).
+        .systemLibrary(name: "CBLAKE3", pkgConfig: "libblake3"),
 
         // flud's own C: CPU detection and the SIMD kernels.
         .target(name: "CFludKernels"),
@@ -35,6 +37,7 @@ let package = Package(
             name: "FludCodec",
             dependencies: [
                 "CISAL",
+                "CBLAKE3",
                 "CFludKernels",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -102,7 +102,8 @@ public final class BlockStore: Sendable {
 
     /// Stores `bytes` under `key` for `owner` until `leaseExpiry` (Unix seconds).
     ///
-    /// The bytes are checked against the key (SHA-256) and checksummed by the
+    /// The bytes are checked against the key (``ContentHash/identifies(_:)-(UnsafeRawBufferPointer)``)
+    /// and checksummed by the
     /// caller's task, in parallel with other puts; the writer only copies them
     /// into the map, once. Returns after the commit.
     public func put(_ bytes: [UInt8], key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) async throws -> PutOutcome {
@@ -206,8 +207,8 @@ public final class BlockStore: Sendable {
         guard bytes.count <= options.maximumFragmentSize else {
             throw .fragmentTooLarge(size: bytes.count, limit: options.maximumFragmentSize)
         }
-        let (actual, checksum) = bytes.withUnsafeBytes { (ContentHash(of: $0), CRC32C.checksum($0)) }
-        guard actual == key else { throw .hashMismatch(key: key.hex, actual: actual.hex) }
+        let (identified, checksum) = bytes.withUnsafeBytes { (key.identifies($0), CRC32C.checksum($0)) }
+        guard identified else { throw .hashMismatch(key: key.hex, actual: ContentHash(fragment: Array(bytes)).hex) }
         return checksum
     }
 

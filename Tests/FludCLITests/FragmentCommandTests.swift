@@ -85,7 +85,7 @@ struct FragmentCommandTests {
         let store = try Flud.run(["fragment", "store", "--node", node.address, scratch.file("fragment")], environment: home)
         #expect(store.status == 0, "\(store.stderr)")
         let key = store.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(key == ContentHash(of: Array(original)).hex)
+        #expect(key == ContentHash(fragment: Array(original)).hex)
         #expect(FileManager.default.fileExists(atPath: scratch.file("home/identity.key")), "identity created on first use")
 
         let retrieve = try Flud.run(["fragment", "retrieve", "--node", node.address, key, "-o", scratch.file("back")], environment: home)
@@ -185,7 +185,7 @@ struct FragmentCommandTests {
         let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity)
         for index in acknowledged {
             let bytes = crashTestFragment(index)
-            #expect(try await client.retrieve(ContentHash(of: bytes)) == bytes, "fragment \(index) was acknowledged, then lost")
+            #expect(try await client.retrieve(ContentHash(fragment: bytes)) == bytes, "fragment \(index) was acknowledged, then lost")
         }
         await client.close()
         node.kill(SIGTERM)

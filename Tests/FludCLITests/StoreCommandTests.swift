@@ -12,7 +12,7 @@ struct StoreCommandTests {
         let owner = OwnerID(bytes: [UInt8](repeating: 9, count: 32))!
         for index in 0..<count {
             let bytes = [UInt8](repeating: UInt8(index), count: 1000 + index)
-            _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: owner, leaseExpiry: 1)
+            _ = try await store.put(bytes, key: ContentHash(fragment: bytes), owner: owner, leaseExpiry: 1)
         }
         store.close()
         return scratch

@@ -34,6 +34,41 @@ struct HashingTests {
         }
     }
 
+    struct BLAKE3Vectors: Decodable {
+        struct Case: Decodable {
+            let length: Int
+            let blake3: String
+        }
+        let cases: [Case]
+    }
+
+    /// Lengths across BLAKE3's chunk and SIMD-batch boundaries, answers from
+    /// b3sum (Vectors/generate-blake3.sh), each at two alignments.
+    @Test func fragmentKeysAreBLAKE3() throws {
+        for vector in try loadVectors("blake3", as: BLAKE3Vectors.self).cases {
+            let input = (0..<vector.length).map { UInt8($0 % 251) }
+            #expect(ContentHash(fragment: input).hex == vector.blake3, "length \(vector.length)")
+            let shifted = [0] + input
+            #expect(shifted.withUnsafeBytes { ContentHash(fragment: UnsafeRawBufferPointer(rebasing: $0.dropFirst())) }.hex
+                    == vector.blake3, "length \(vector.length), misaligned")
+        }
+    }
+
+    /// A key identifies its fragment by BLAKE3, and by SHA-256 for fragments
+    /// keyed before BLAKE3; no other bytes.
+    @Test func aFragmentKeyIdentifiesItsBytesOnly() {
+        var random = SplitMix64(seed: 3)
+        let bytes = random.bytes(52_429)
+        var other = bytes
+        other[26_000] ^= 1
+        for key in [ContentHash(fragment: bytes), ContentHash(of: bytes)] {
+            #expect(key.identifies(bytes))
+            #expect(!key.identifies(other))
+            #expect(!key.identifies([UInt8]()))
+        }
+        #expect(ContentHash(fragment: bytes) != ContentHash(of: bytes))
+    }
+
     @Test func incrementalHashingEqualsOneShot() {
         var random = SplitMix64(seed: 2)
         let bytes = random.bytes(100_000)

@@ -56,7 +56,7 @@ struct FragmentServiceTests {
     @Test func unknownKeysAreNotFound() async throws {
         let harness = try await NodeHarness.start()
         let client = try await harness.client()
-        let key = ContentHash(of: [1, 2, 3])
+        let key = ContentHash(fragment: [1, 2, 3])
         await #expect(performing: { _ = try await client.retrieve(key) }, throws: { refusal($0) == .notFound })
         await #expect(performing: { _ = try await client.verify(key, challenge: .random(offset: 0, length: 1)) },
                       throws: { refusal($0) == .notFound })

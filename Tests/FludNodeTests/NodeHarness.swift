@@ -104,7 +104,7 @@ final class RawConnection: @unchecked Sendable {
 
 func fragment(_ size: Int, seed: UInt64) -> (key: ContentHash, bytes: [UInt8]) {
     let bytes = deterministicBytes(size, seed: seed)
-    return (ContentHash(of: bytes), bytes)
+    return (ContentHash(fragment: bytes), bytes)
 }
 
 func refusal(_ error: Error) -> WireStatus? {

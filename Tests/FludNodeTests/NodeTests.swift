@@ -30,7 +30,7 @@ struct NodeTests {
         let owner = OwnerID(bytes: [UInt8](repeating: 7, count: 32))!
         func storeExpired(_ text: String) async throws -> ContentHash {
             let bytes = Array(text.utf8)
-            let key = ContentHash(of: bytes)
+            let key = ContentHash(fragment: bytes)
             _ = try await node.store.put(bytes, key: key, owner: owner, leaseExpiry: 1)
             return key
         }

@@ -33,7 +33,7 @@ try await withThrowingTaskGroup(of: Int.self) { group in
         next += 1
         group.addTask {
             let bytes = crashTestFragment(index)
-            _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: owner, leaseExpiry: 4_000_000_000)
+            _ = try await store.put(bytes, key: ContentHash(fragment: bytes), owner: owner, leaseExpiry: 4_000_000_000)
             return index
         }
     }

@@ -35,7 +35,7 @@ struct BlockStoreTests {
     @Test func storesAndReadsBackByContentHash() async throws {
         let scratch = try ScratchStore()
         let bytes = deterministicBytes(70_000, seed: 1)
-        let key = ContentHash(of: bytes)
+        let key = ContentHash(fragment: bytes)
         #expect(try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 100) == .stored)
         #expect(try scratch.store.fragment(key) == bytes)
         let zeroCopyCount = try scratch.store.withFragment(key) { $0.count }
@@ -48,11 +48,26 @@ struct BlockStoreTests {
     @Test func refusesBytesThatDoNotHashToTheKey() async throws {
         let scratch = try ScratchStore()
         let bytes = deterministicBytes(100, seed: 2)
-        let wrongKey = ContentHash(of: deterministicBytes(100, seed: 3))
-        await #expect(throws: StoreError.hashMismatch(key: wrongKey.hex, actual: ContentHash(of: bytes).hex)) {
+        let wrongKey = ContentHash(fragment: deterministicBytes(100, seed: 3))
+        await #expect(throws: StoreError.hashMismatch(key: wrongKey.hex, actual: ContentHash(fragment: bytes).hex)) {
             try await scratch.store.put(bytes, key: wrongKey, owner: alice, leaseExpiry: 100)
         }
         #expect(try !scratch.store.contains(wrongKey))
+    }
+
+    /// Fragments are keyed by BLAKE3; a store still takes and serves one keyed
+    /// by SHA-256, as every fragment was before, and scrub finds both intact.
+    @Test func storesFragmentsUnderBothKindsOfKey() async throws {
+        let scratch = try ScratchStore()
+        let current = deterministicBytes(5000, seed: 4)
+        let earlier = deterministicBytes(5000, seed: 5)
+        #expect(try await scratch.store.put(current, key: ContentHash(fragment: current), owner: alice, leaseExpiry: 100) == .stored)
+        #expect(try await scratch.store.put(earlier, key: ContentHash(of: earlier), owner: alice, leaseExpiry: 100) == .stored)
+        #expect(try scratch.store.fragment(ContentHash(fragment: current)) == current)
+        #expect(try scratch.store.fragment(ContentHash(of: earlier)) == earlier)
+        let report = try scratch.store.scrub(deep: true)
+        #expect(report.corruptFragments.isEmpty)
+        #expect(report.fragmentsChecked == 2)
     }
 
     @Test func refusesEmptyAndOversizedFragments() async throws {
@@ -60,11 +75,11 @@ struct BlockStoreTests {
         options.maximumFragmentSize = 1000
         let scratch = try ScratchStore(options: options)
         await #expect(throws: StoreError.emptyFragment) {
-            try await scratch.store.put([], key: ContentHash(of: []), owner: alice, leaseExpiry: 1)
+            try await scratch.store.put([], key: ContentHash(fragment: []), owner: alice, leaseExpiry: 1)
         }
         let big = deterministicBytes(1001, seed: 4)
         await #expect(throws: StoreError.fragmentTooLarge(size: 1001, limit: 1000)) {
-            try await scratch.store.put(big, key: ContentHash(of: big), owner: alice, leaseExpiry: 1)
+            try await scratch.store.put(big, key: ContentHash(fragment: big), owner: alice, leaseExpiry: 1)
         }
     }
 
@@ -72,7 +87,7 @@ struct BlockStoreTests {
         let scratch = try ScratchStore()
         let store = scratch.store!
         let bytes = deterministicBytes(5000, seed: 5)
-        let key = ContentHash(of: bytes)
+        let key = ContentHash(fragment: bytes)
         #expect(try await store.put(bytes, key: key, owner: alice, leaseExpiry: 100) == .stored)
         #expect(try await store.put(bytes, key: key, owner: bob, leaseExpiry: 200) == .claimAdded)
         #expect(try await store.put(bytes, key: key, owner: bob, leaseExpiry: 300) == .leaseRenewed)
@@ -95,7 +110,7 @@ struct BlockStoreTests {
         var keys: [ContentHash] = []
         for index in 0..<10 {
             let bytes = deterministicBytes(100 + index, seed: UInt64(index))
-            keys.append(ContentHash(of: bytes))
+            keys.append(ContentHash(fragment: bytes))
             _ = try await store.put(bytes, key: keys.last!, owner: alice, leaseExpiry: UInt64(index < 6 ? 1000 : 5000))
         }
         #expect(try await store.collectExpiredLeases(now: 999) == 0)
@@ -111,7 +126,7 @@ struct BlockStoreTests {
         var keys: [ContentHash] = []
         for index in 0..<10 {
             let bytes = deterministicBytes(200 + index, seed: UInt64(100 + index))
-            keys.append(ContentHash(of: bytes))
+            keys.append(ContentHash(fragment: bytes))
             _ = try await store.put(bytes, key: keys.last!, owner: alice, leaseExpiry: UInt64(index % 3 == 0 ? 5000 : 1000))
             _ = try await store.put(bytes, key: keys.last!, owner: bob, leaseExpiry: 1000)
         }
@@ -126,7 +141,7 @@ struct BlockStoreTests {
     @Test func theLeaseIndexOfAnEarlierLayoutIsDroppedOnOpen() async throws {
         let scratch = try ScratchStore()
         let bytes = deterministicBytes(3000, seed: 31)
-        let key = ContentHash(of: bytes)
+        let key = ContentHash(fragment: bytes)
         _ = try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 7000)
         scratch.store.close()
         // Stores written before the index by expiry was dropped have one.
@@ -152,7 +167,7 @@ struct BlockStoreTests {
         let scratch = try ScratchStore()
         let store = scratch.store!
         let bytes = deterministicBytes(5000, seed: 21)
-        let key = ContentHash(of: bytes)
+        let key = ContentHash(fragment: bytes)
         _ = try await store.put(bytes, key: key, owner: alice, leaseExpiry: 1000)
         _ = try await store.put(bytes, key: key, owner: bob, leaseExpiry: 1000)
         #expect(try await store.renewClaim(key: key, owner: alice, leaseExpiry: 5000) == 5000)
@@ -173,15 +188,15 @@ struct BlockStoreTests {
         let store = scratch.store!
         try await store.setQuota(10_000, for: alice)
         let first = deterministicBytes(6000, seed: 6), second = deterministicBytes(6000, seed: 7)
-        _ = try await store.put(first, key: ContentHash(of: first), owner: alice, leaseExpiry: 9)
+        _ = try await store.put(first, key: ContentHash(fragment: first), owner: alice, leaseExpiry: 9)
         await #expect(throws: StoreError.quotaExceeded(used: 6000, requested: 6000, quota: 10_000)) {
-            try await store.put(second, key: ContentHash(of: second), owner: alice, leaseExpiry: 9)
+            try await store.put(second, key: ContentHash(fragment: second), owner: alice, leaseExpiry: 9)
         }
         // The refused put left nothing behind: no claim, no bytes, no usage.
-        #expect(try store.claims(on: ContentHash(of: second)).isEmpty)
-        #expect(try !store.contains(ContentHash(of: second)))
+        #expect(try store.claims(on: ContentHash(fragment: second)).isEmpty)
+        #expect(try !store.contains(ContentHash(fragment: second)))
         #expect(try store.usage(of: alice).bytes == 6000)
-        #expect(try await store.put(second, key: ContentHash(of: second), owner: bob, leaseExpiry: 9) == .stored)
+        #expect(try await store.put(second, key: ContentHash(fragment: second), owner: bob, leaseExpiry: 9) == .stored)
         #expect(try store.scrub().isClean)
     }
 
@@ -191,11 +206,11 @@ struct BlockStoreTests {
         let fragments = (0..<300).map { deterministicBytes(1 + $0 * 97, seed: UInt64($0)) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for bytes in fragments {
-                group.addTask { _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: makeOwner(3), leaseExpiry: 1) }
+                group.addTask { _ = try await store.put(bytes, key: ContentHash(fragment: bytes), owner: makeOwner(3), leaseExpiry: 1) }
             }
             try await group.waitForAll()
         }
-        for bytes in fragments { #expect(try store.fragment(ContentHash(of: bytes)) == bytes) }
+        for bytes in fragments { #expect(try store.fragment(ContentHash(fragment: bytes)) == bytes) }
         let statistics = try store.statistics()
         #expect(statistics.fragments == 300)
         #expect(statistics.fragmentBytes == fragments.reduce(0) { $0 + $1.count })
@@ -212,7 +227,7 @@ struct BlockStoreTests {
         for index in 0..<40 {
             let bytes = deterministicBytes(512 << 10, seed: UInt64(100 + index))
             do {
-                _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: alice, leaseExpiry: 1)
+                _ = try await store.put(bytes, key: ContentHash(fragment: bytes), owner: alice, leaseExpiry: 1)
                 stored.append(bytes)
             } catch StoreError.full(let capacity) {
                 #expect(capacity == 8 << 20)
@@ -222,14 +237,14 @@ struct BlockStoreTests {
         }
         #expect(full)
         #expect(stored.count >= 8, "the map grew past its initial 1 MiB")
-        for bytes in stored { #expect(try store.fragment(ContentHash(of: bytes)) == bytes) }
+        for bytes in stored { #expect(try store.fragment(ContentHash(fragment: bytes)) == bytes) }
         #expect(try store.scrub().isClean)
     }
 
     @Test func corruptionIsDetectedOnReadAndByScrub() async throws {
         let scratch = try ScratchStore(options: { var o = BlockStore.Options(); o.durable = true; return o }())
         let bytes = deterministicBytes(50_000, seed: 9)
-        let key = ContentHash(of: bytes)
+        let key = ContentHash(fragment: bytes)
         _ = try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 1)
         scratch.store.close()
         scratch.store = nil
@@ -275,7 +290,7 @@ struct BlockStoreTests {
 
     @Test func missingFragmentsAreNotFound() throws {
         let scratch = try ScratchStore()
-        let key = ContentHash(of: [1, 2, 3])
+        let key = ContentHash(fragment: [1, 2, 3])
         #expect(throws: StoreError.notFound(key: key.hex)) { try scratch.store.fragment(key) }
     }
 }

@@ -36,7 +36,7 @@ struct CrashTests {
             let store = try BlockStore(directory: directory)
             for index in indices {
                 let bytes = crashTestFragment(index)
-                #expect(try store.fragment(ContentHash(of: bytes)) == bytes, "round \(round): fragment \(index) lost")
+                #expect(try store.fragment(ContentHash(fragment: bytes)) == bytes, "round \(round): fragment \(index) lost")
             }
             let report = try store.scrub()
             #expect(report.isClean, "round \(round): \(report)")
@@ -46,7 +46,7 @@ struct CrashTests {
         let store = try BlockStore(directory: directory)
         defer { store.close() }
         for index in acknowledged {
-            #expect(try store.contains(ContentHash(of: crashTestFragment(index))))
+            #expect(try store.contains(ContentHash(fragment: crashTestFragment(index))))
         }
     }
 }

@@ -36,7 +36,7 @@ struct FileSystemLimitTests {
             for index in 0..<64 {
                 let bytes = deterministicBytes(256 << 10, seed: UInt64(1000 + index))
                 do {
-                    _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: owner, leaseExpiry: 1)
+                    _ = try await store.put(bytes, key: ContentHash(fragment: bytes), owner: owner, leaseExpiry: 1)
                     stored.append(bytes)
                 } catch let error as StoreError {
                     guard case .full = error else { Issue.record("unexpected \(error)"); break }
@@ -46,11 +46,11 @@ struct FileSystemLimitTests {
             }
             #expect(sawFull, "a 6 MiB disk cannot hold 16 MiB")
             #expect(stored.count >= 8)
-            for bytes in stored { #expect(try store.fragment(ContentHash(of: bytes)) == bytes) }
+            for bytes in stored { #expect(try store.fragment(ContentHash(fragment: bytes)) == bytes) }
             store.close()
             let reopened = try BlockStore(directory: directory)
             defer { reopened.close() }
-            for bytes in stored { #expect(try reopened.fragment(ContentHash(of: bytes)) == bytes) }
+            for bytes in stored { #expect(try reopened.fragment(ContentHash(fragment: bytes)) == bytes) }
             #expect(try reopened.scrub().isClean)
         }
     }
@@ -61,7 +61,7 @@ struct FileSystemLimitTests {
             let bytes = deterministicBytes(10_000, seed: 77)
             do {
                 let store = try BlockStore(directory: directory)
-                _ = try await store.put(bytes, key: ContentHash(of: bytes), owner: makeOwner(6), leaseExpiry: 1)
+                _ = try await store.put(bytes, key: ContentHash(fragment: bytes), owner: makeOwner(6), leaseExpiry: 1)
                 store.close()
             }
             try run("/bin/mount", "-o", "remount,ro", mountPoint)
@@ -74,7 +74,7 @@ struct FileSystemLimitTests {
             try run("/bin/mount", "-o", "remount,rw", mountPoint)
             let store = try BlockStore(directory: directory)
             defer { store.close() }
-            #expect(try store.fragment(ContentHash(of: bytes)) == bytes)
+            #expect(try store.fragment(ContentHash(fragment: bytes)) == bytes)
         }
     }
 }

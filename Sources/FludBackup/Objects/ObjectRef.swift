@@ -11,7 +11,7 @@ public struct ObjectRef: Codable, Sendable, Equatable {
     public var fragments: [FragmentLocation]
 
     public struct FragmentLocation: Codable, Sendable, Equatable {
-        /// SHA-256 of the fragment, hex.
+        /// The fragment's key (``ContentHash/init(fragment:)-(UnsafeRawBufferPointer)``), hex.
         public var key: String
         /// "host:port" of its node.
         public var node: String

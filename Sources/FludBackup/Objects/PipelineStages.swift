@@ -31,6 +31,9 @@ public struct PipelineStages: Sendable {
 
     public func hash(_ chunk: [UInt8]) -> ContentHash { ContentHash(of: chunk) }
 
+    /// The key a node stores `fragment` under.
+    public func fragmentKey(_ fragment: [UInt8]) -> ContentHash { ContentHash(fragment: fragment) }
+
     /// The chunk compressed, or nil when it does not pay.
     public func compress(_ chunk: [UInt8]) -> [UInt8]? { Compression.compressIfWorthwhile(chunk) }
 
@@ -43,10 +46,10 @@ public struct PipelineStages: Sendable {
     }
 
     /// Everything after chunking: hash, compress, seal, code into k + m
-    /// fragments, and each fragment's key (its SHA-256, which the node checks).
+    /// fragments, and each fragment's key (its BLAKE3, which the node checks).
     public func fragments(of chunk: [UInt8]) throws -> [(key: ContentHash, bytes: [UInt8])] {
         try codec.seal(chunk, hash: ContentHash(of: chunk), dataShards: dataShards, parityShards: parityShards).fragments
-            .map { (ContentHash(of: $0), $0) }
+            .map { (fragmentKey($0), $0) }
     }
 
     /// Only the erasure coding of an already sealed chunk.

@@ -17,7 +17,7 @@ struct ObjectTransfer: Sendable {
         let locations = try await withThrowingTaskGroup(of: (Int, ObjectRef.FragmentLocation).self) { group in
             for (index, fragment) in sealed.fragments.enumerated() {
                 group.addTask {
-                    let key = ContentHash(of: fragment)
+                    let key = ContentHash(fragment: fragment)
                     // Alternates: the nodes after this one in placement order.
                     let alternates = Array(placement[(index + 1)...] + placement[..<index])
                     let node = try await network.store(fragment, key: key, preferred: placement[index], alternates: alternates)

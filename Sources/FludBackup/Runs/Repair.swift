@@ -220,7 +220,7 @@ public struct Maintenance: Sendable {
             for (index, location) in object.fragments.enumerated() where fetched[index] == nil {
                 let fragment = rebuilt.fragments[index]
                 group.addTask {
-                    guard let key = ContentHash(hex: location.key), ContentHash(of: fragment) == key else { return (index, false) }
+                    guard let key = ContentHash(hex: location.key), key.identifies(fragment) else { return (index, false) }
                     let challenge = AuditChallenge.random(offset: 0, length: UInt64(fragment.count))
                     let expected = fragment.withUnsafeBytes { challenge.answer(for: $0) }
                     return (index, await network.audit(key, challenge: challenge, expecting: expected, at: location.node))
@@ -267,8 +267,7 @@ public struct Maintenance: Sendable {
         let fresh = candidates.filter { !used.contains($0) }
         for (slot, index) in missing.enumerated() {
             let bytes = sealed.fragments[index]
-            let key = ContentHash(of: bytes)
-            guard key.hex == chunk.object.fragments[index].key else {
+            guard let key = ContentHash(hex: chunk.object.fragments[index].key), key.identifies(bytes) else {
                 throw BackupError.corruptObject("fragment \(index) of chunk \(chunk.hash.prefix(16)) does not come out as it was stored")
             }
             let ordered = fresh.isEmpty ? candidates : Array(fresh[(slot % fresh.count)...] + fresh[..<(slot % fresh.count)])

@@ -1,6 +1,8 @@
 import Crypto
 
-/// The cryptographic content hash that names data in flud: SHA-256.
+/// The 32-byte cryptographic hash that names data in flud. ``init(of:)-(UnsafeRawBufferPointer)``
+/// is SHA-256, which names chunks and files; fragments are named by BLAKE3
+/// (``init(fragment:)-(UnsafeRawBufferPointer)``, in `ContentHash+Fragments.swift`).
 ///
 /// Chosen by measurement on this project's machines: SHA-256 through
 /// swift-crypto (BoringSSL, using the CPU's SHA extensions) runs at about

@@ -2,8 +2,8 @@ import FludCodec
 
 // Binary layouts of the store's records. All integers little-endian.
 //
-// fragments: key = SHA-256 (32)           value = crc32c u32 | reserved u32 | payload
-// claims:    key = SHA-256 (32) | owner (32)   value = lease expiry u64 | stored at u64
+// fragments: key = fragment key (32)      value = crc32c u32 | reserved u32 | payload
+// claims:    key = fragment key (32) | owner (32)   value = lease expiry u64 | stored at u64
 // owners:    key = owner (32)             value = bytes u64 | fragments u64 | quota u64
 //                                                 | puts u64 | deletes u64
 //

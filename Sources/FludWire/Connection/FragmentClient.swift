@@ -100,7 +100,7 @@ public final class FragmentClient: Sendable {
     /// Stores `bytes` under their key (or under `key`, which the node checks).
     @discardableResult
     public func store(_ bytes: [UInt8], key: ContentHash? = nil, leaseExpiry: UInt64 = 0) async throws -> StoreOutcome {
-        let key = key ?? ContentHash(of: bytes)
+        let key = key ?? ContentHash(fragment: bytes)
         let answer = try await bytes.withUnsafeBytes { payload in
             let frame = channel.allocator.frame(kind: RequestKind.store.rawValue, requestID: 0,
                                                 head: Request.store(key: key, leaseExpiry: leaseExpiry, bytes: []).encodedHead,
@@ -116,7 +116,7 @@ public final class FragmentClient: Sendable {
     /// The fragment's bytes, checked against `key` unless `verify` is false.
     public func retrieve(_ key: ContentHash, verify: Bool = true) async throws -> [UInt8] {
         let bytes = try await request(.retrieve(key: key))
-        if verify, ContentHash(of: bytes) != key {
+        if verify, !key.identifies(bytes) {
             throw WireError.refused(.badKey, "the node sent bytes that do not hash to \(key.hex)")
         }
         return bytes

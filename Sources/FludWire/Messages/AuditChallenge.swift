@@ -5,7 +5,7 @@ import FludCodec
 /// SHA-256(nonce ‖ bytes[offset ..< offset + length]).
 ///
 /// The nonce is fresh, so the answer cannot be computed ahead of time, and a
-/// node that kept only the fragment's key (its SHA-256) cannot compute it
+/// node that kept only the fragment's key (a hash of it) cannot compute it
 /// either. An auditor holding no copy of the data checks the answer against a
 /// challenge it precomputed while it still had the data (``precompute(for:count:)``)
 /// and uses each challenge once. See docs/PROTOCOL.md for detection odds.

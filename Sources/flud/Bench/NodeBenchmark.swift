@@ -51,7 +51,7 @@ struct NodeBenchmark {
                         seed += 1
                         return randomFragment(size: size, seed: seed)
                     }
-                    let keys = fragments.map { ContentHash(of: $0) }
+                    let keys = fragments.map { ContentHash(fragment: $0) }
                     let pool = clients
                     report(try await measure("store", size: size, concurrency: concurrency, count: count) { index in
                         try await pool[index % pool.count].store(fragments[index], key: keys[index])

@@ -86,7 +86,7 @@ struct PipelineBenchmark {
         // make them pay for faulting in twice the input's memory.
         let fragments = try sealed.flatMap(stages.encode)
         report(Stage(name: "fragment_keys", bytes: fragments.reduce(0) { $0 + $1.count },
-                     seconds: timed { _ = fragments.map(stages.hash) }, threads: 1))
+                     seconds: timed { _ = fragments.map(stages.fragmentKey) }, threads: 1))
 
         // End to end: one task chunks, `threads` tasks do the rest per chunk;
         // the median of three passes too.

@@ -4,7 +4,7 @@ import Foundation
 
 /// Measures puts and gets of one fragment size against a fresh store.
 ///
-/// Puts include everything a node pays: SHA-256 of the bytes against the key,
+/// Puts include everything a node pays: the bytes checked against their key (BLAKE3),
 /// CRC-32C, claim and owner records, and the commit (fsync when durable).
 /// Batched puts keep 64 puts in flight, so the writer groups them into shared
 /// transactions; single puts await each commit before the next.
@@ -40,7 +40,7 @@ struct StoreBenchmark {
             fillPseudoRandom(buffer, seed: UInt64(index + 1) &* 0x1000_0001 ^ UInt64(valueBytes))
             return Array(buffer)
         }
-        let keys = fragments.map { ContentHash(of: $0) }
+        let keys = fragments.map { ContentHash(fragment: $0) }
         let owner = OwnerID(bytes: [UInt8](repeating: 0x42, count: 32))!
 
         let putStart = monotonicSeconds()

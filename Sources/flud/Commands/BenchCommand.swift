@@ -152,7 +152,7 @@ struct StoreBenchCommand: AsyncParsableCommand {
         discussion: """
             Each configuration (size × batched or single × durable or not) runs \
             against a fresh store in a temporary folder under --dir. Puts include \
-            SHA-256 and CRC-32C of every fragment and the commit; gets verify the \
+            the key check (BLAKE3) and CRC-32C of every fragment and the commit; gets verify the \
             CRC-32C. Batched puts keep 64 in flight and share commits; batched \
             gets read 256 fragments per transaction. Use a tmpfs folder (e.g. \
             /dev/shm) to measure the store rather than the disk.
@@ -397,7 +397,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         discussion: """
             Generates --size bytes (half random, half text), then times each stage \
             alone on one core and the whole pipeline (content-defined chunking, \
-            SHA-256, zstd when it pays, AES-256-GCM, Reed-Solomon k + m, SHA-256 \
+            SHA-256, zstd when it pays, AES-256-GCM, Reed-Solomon k + m, BLAKE3 \
             of every fragment for its key) on every core. GB/s = 10^9 bytes of \
             input per second (of compressed bytes for encrypt, of sealed bytes \
             for encode, of fragment bytes for fragment_keys). No network, no disk.

@@ -126,7 +126,7 @@ struct NodeAddressOption: ParsableArguments {
 struct FragmentStoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
-        abstract: "Store FILE on a node as one fragment and print its key (SHA-256).",
+        abstract: "Store FILE on a node as one fragment and print its key (BLAKE3 of its bytes).",
         discussion: """
             Also keeps \(ChallengeFile.perFragment) audit challenges for `flud fragment verify` \
             in $FLUD_HOME/challenges. \(FragmentExit.help)
@@ -149,7 +149,7 @@ struct FragmentStoreCommand: AsyncParsableCommand {
             }
             let bytes = Array(data)
             guard !bytes.isEmpty else { throw Failure(kind: .runtime, description: "\(file) is empty; a fragment holds at least one byte") }
-            let key = claimed ?? ContentHash(of: bytes)
+            let key = claimed ?? ContentHash(fragment: bytes)
             let outcome = try await withFragmentClient(address.node) { try await $0.store(bytes, key: key) }
             try ChallengeFile.save(AuditChallenge.precompute(for: bytes, count: ChallengeFile.perFragment)
                 .map { ChallengeFile.Entry(challenge: $0.challenge, answer: $0.answer) }, for: key)

@@ -33,7 +33,7 @@ struct StoreScrubCommand: ParsableCommand {
 
     @OptionGroup var options: StoreOptions
 
-    @Flag(help: "Also recompute each fragment's SHA-256 (slower).")
+    @Flag(help: "Also check each fragment against its key, a hash (slower).")
     var deep = false
 
     func run() throws {
