@@ -1,10 +1,15 @@
 /*
- * bench: ISA-L ec_encode_data vs cfludkernels_avx2_gf_matmul, single thread.
+ * bench: ISA-L ec_encode_data vs one of flud's kernels (cfludkernels_avx2_gf_matmul,
+ * cfludkernels_gfni_gf_matmul), single thread.
  *
- *   cc -O2 -I Sources/CFludKernels/include perf/kernels/bench.c \
- *      Sources/CFludKernels/rs_avx2.c Sources/CFludKernels/cpu.c -lisal -o /tmp/kbench
+ *   cc -O2 -I Sources/CFludKernels/include perf/kernels/bench.c Sources/CFludKernels/rs_avx2.c \
+ *      Sources/CFludKernels/rs_gfni.c Sources/CFludKernels/cpu.c -lisal -o /tmp/kbench
  *   /tmp/kbench                          # (4,2) (10,4) (20,20) x 1 MiB, 64 MiB
- *   /tmp/kbench -k 10 -m 4 --size 1048576 --samples 15
+ *   /tmp/kbench -k 10 -m 4 --size 1048576 --samples 15 --kernel avx2
+ *
+ * --kernel avx2|gfni picks the kernel (default: gfni where the CPU has AVX-512
+ * and GFNI, else avx2); the GFNI kernel's matrices are built from the same
+ * coefficients, outside the timing.
  *
  * For each code and size: encode (rows = m, parity rows of ISA-L's Cauchy
  * matrix gf_gen_cauchy1_matrix) and worst-case decode (rows = min(k, m): the
@@ -41,12 +46,30 @@ struct call {
     int k, rows;
     uint8_t *tables;
     uint8_t **inputs, **outputs;
+    uint64_t *matrices; /* the GFNI kernel's tables */
 };
+
+static int use_gfni;
 
 static void run(int which, const struct call *c) {
     if (which == 0) ec_encode_data((int)c->len, c->k, c->rows, c->tables, c->inputs, c->outputs);
+    else if (use_gfni)
+        cfludkernels_gfni_gf_matmul(c->len, c->k, c->rows, c->matrices, (const uint8_t *const *)c->inputs,
+                                    (uint8_t *const *)c->outputs);
     else cfludkernels_avx2_gf_matmul(c->len, c->k, c->rows, c->tables, (const uint8_t *const *)c->inputs,
                                      (uint8_t *const *)c->outputs);
+}
+
+/* The GFNI matrices of the same coefficients (byte 1 of ISA-L's tables is coef * 1). */
+static uint64_t *gfni_matrices(int k, int rows, const uint8_t *tables) {
+    size_t count = (size_t)k * (size_t)rows;
+    uint8_t *coef = malloc(count);
+    uint64_t *matrices = malloc(count * sizeof *matrices + 8);
+    if (!coef || !matrices) die("out of memory");
+    for (size_t i = 0; i < count; i++) coef[i] = tables[32 * i + 1];
+    cfludkernels_gfni_tables(k, rows, coef, matrices);
+    free(coef);
+    return matrices;
 }
 
 /* Median seconds per call of ISA-L (result[0]) and the kernel (result[1]), interleaved. */
@@ -106,7 +129,7 @@ static void bench(int k, int m, long bytes, int samples) {
     /* Encode, and check the kernel against ISA-L. */
     uint8_t *expected = malloc((size_t)m * len + 1);
     if (!expected) die("out of memory");
-    struct call encode = {len, k, m, encode_tables, shards, shards + k};
+    struct call encode = {len, k, m, encode_tables, shards, shards + k, gfni_matrices(k, m, encode_tables)};
     run(0, &encode);
     for (int i = 0; i < m; i++) memcpy(expected + (size_t)i * len, shards[k + i], len), memset(shards[k + i], 0, len);
     run(1, &encode);
@@ -133,7 +156,7 @@ static void bench(int k, int m, long bytes, int samples) {
     uint8_t *original = malloc((size_t)lost * len + 1);
     if (!original) die("out of memory");
     for (int i = 0; i < lost; i++) memcpy(original + (size_t)i * len, shards[i], len), memset(shards[i], 0, len);
-    struct call decode = {len, k, lost, decode_tables, sources, targets};
+    struct call decode = {len, k, lost, decode_tables, sources, targets, gfni_matrices(k, lost, decode_tables)};
     run(1, &decode);
     for (int i = 0; i < lost; i++)
         if (memcmp(original + (size_t)i * len, shards[i], len) != 0) die("kernel decode is wrong");
@@ -142,23 +165,31 @@ static void bench(int k, int m, long bytes, int samples) {
         if (memcmp(original + (size_t)i * len, shards[i], len) != 0) die("decode is wrong after timing");
     print_row("decode", k, m, lost, bytes, len, gb, s);
 
+    free(encode.matrices), free(decode.matrices);
     free(original), free(decode_tables), free(expected), free(encode_tables), free(matrix), free(memory);
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench [-k K -m M] [--size BYTES] [--samples 7..15]\n");
+    fprintf(stderr, "usage: bench [-k K -m M] [--size BYTES] [--samples 7..15] [--kernel avx2|gfni]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     int k = 0, m = 0, samples = 11;
     long size = -1;
+    use_gfni = cfludkernels_cpu_has_avx512_gfni();
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc) usage();
         if (strcmp(argv[i], "-k") == 0) k = (int)parse_number(argv[++i]);
         else if (strcmp(argv[i], "-m") == 0) m = (int)parse_number(argv[++i]);
         else if (strcmp(argv[i], "--size") == 0) size = parse_number(argv[++i]);
         else if (strcmp(argv[i], "--samples") == 0) samples = (int)parse_number(argv[++i]);
+        else if (strcmp(argv[i], "--kernel") == 0) {
+            const char *name = argv[++i];
+            if (strcmp(name, "gfni") == 0) use_gfni = 1;
+            else if (strcmp(name, "avx2") == 0) use_gfni = 0;
+            else usage();
+        }
         else usage();
     }
     if ((k == 0) != (m == 0)) die("-k and -m go together");
@@ -166,6 +197,8 @@ int main(int argc, char **argv) {
     if (size != -1 && (size < 1 || size > (1L << 30))) die("--size must be between 1 byte and 1 GiB");
     if (samples < 7 || samples > MAX_SAMPLES) die("--samples must be between 7 and 15");
     if (!cfludkernels_cpu_has_avx2()) die("this CPU has no AVX2");
+    if (use_gfni && !cfludkernels_cpu_has_avx512_gfni()) die("this CPU has no AVX-512 with GFNI");
+    printf("kernel: %s\n", use_gfni ? "gfni" : "avx2");
 
     printf("| op     | code  | rows | data   | shard B  | ISA-L GB/s | kernel GB/s | ratio  |\n");
     printf("|--------|-------|------|--------|----------|------------|-------------|--------|\n");

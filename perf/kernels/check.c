@@ -1,9 +1,10 @@
 /*
- * check: randomized correctness test of cfludkernels_avx2_gf_matmul (and the
- * scalar cfludkernels_scalar_gf_matmul) against ISA-L's ec_encode_data.
+ * check: randomized correctness test of cfludkernels_avx2_gf_matmul,
+ * cfludkernels_gfni_gf_matmul (each where the CPU has it) and the scalar
+ * cfludkernels_scalar_gf_matmul against ISA-L's ec_encode_data.
  *
- *   cc -O2 -I Sources/CFludKernels/include perf/kernels/check.c \
- *      Sources/CFludKernels/rs_avx2.c Sources/CFludKernels/cpu.c -lisal -o /tmp/kcheck
+ *   cc -O2 -I Sources/CFludKernels/include perf/kernels/check.c Sources/CFludKernels/rs_avx2.c \
+ *      Sources/CFludKernels/rs_gfni.c Sources/CFludKernels/cpu.c -lisal -o /tmp/kcheck
  *   /tmp/kcheck [cases] [seed]          # default 3000 random cases, seed 1
  *
  * Every case: random k and rows (k + rows <= 255, plus fixed extremes), a length
@@ -205,51 +206,66 @@ static void random_shape(int *k, int *rows) {
     }
 }
 
-int main(int argc, char **argv) {
-    long cases = argc > 1 ? atol(argv[1]) : 3000;
-    rng_state = (argc > 2 ? (uint64_t)atoll(argv[2]) : 1) * 0x9E3779B97F4A7C15ULL | 1;
-    int avx2 = cfludkernels_cpu_has_avx2();
-    if (!avx2) printf("note: no AVX2 on this CPU, checking the scalar path only\n");
-    matmul_fn kernel = avx2 ? cfludkernels_avx2_gf_matmul : cfludkernels_scalar_gf_matmul;
+/* The GFNI kernel takes its own tables: rebuild them from the coefficients that
+ * ISA-L's tables hold (byte 1 of each is coef * 1). */
+static void gfni_from_isal_tables(size_t len, int k, int rows, const uint8_t *tables,
+                                  const uint8_t *const *in, uint8_t *const *out) {
+    size_t count = (size_t)k * (size_t)rows;
+    uint8_t *coef = malloc(count);
+    uint64_t *matrices = malloc(count * sizeof *matrices);
+    if (!coef || !matrices) exit(2);
+    for (size_t i = 0; i < count; i++) coef[i] = tables[32 * i + 1];
+    cfludkernels_gfni_tables(k, rows, coef, matrices);
+    cfludkernels_gfni_gf_matmul(len, k, rows, matrices, in, out);
+    free(coef), free(matrices);
+}
 
-    check_layout();
-
+/* Every shape class on one kernel. */
+static void check_kernel(const char *name, matmul_fn kernel, long cases) {
     /* Fixed extremes, each at several lengths, random offsets. */
     static const int shapes[][2] = {{1, 1}, {1, 254}, {254, 1}, {20, 20}, {4, 2}, {10, 4}, {2, 253},
                                     {253, 2}, {127, 128}, {128, 127}, {11, 11}, {12, 13}, {21, 3}};
-    static const size_t lens[] = {0, 1, 31, 32, 33, 63, 64, 65, 96, 127, 1000, 4097, 65536 + 7};
+    static const size_t lens[] = {0, 1, 31, 32, 33, 63, 64, 65, 96, 127, 128, 129, 1000, 4097, 65536 + 7};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++)
-            run_case("extreme", kernel, shapes[s][0], shapes[s][1], lens[l], -1, -1);
+            run_case(name, kernel, shapes[s][0], shapes[s][1], lens[l], -1, -1);
     /* Every rows 1..40 for a few k (all group sizes and splits). */
     for (int rows = 1; rows <= 40; rows++)
-        for (int k = 1; k <= 5; k += 2) run_case("rows sweep", kernel, k * 3, rows, 32 * 3 + 7, -1, -1);
+        for (int k = 1; k <= 5; k += 2) run_case(name, kernel, k * 3, rows, 32 * 3 + 7, -1, -1);
     /* Beyond the brief's k + rows <= 255: the interface allows 255 x 255. */
-    run_case("255x255", kernel, 255, 255, 777, -1, -1);
+    run_case(name, kernel, 255, 255, 777, -1, -1);
     /* Large calls (k * len >= 4 MiB): the software-prefetch paths, with one
      * group of rows, two groups, and the pre-split path (3+ groups). */
-    run_case("large", kernel, 4, 2, (4u << 20) + 33, 5, 0);
-    run_case("large", kernel, 10, 4, (2u << 20) + 1, -1, 32);
-    run_case("large", kernel, 20, 20, (1u << 19) + 64, 0, 0);
-    run_case("large", kernel, 9, 8, (1u << 19) + 96, -1, -1);
-    run_case("large", kernel, 4, 2, (4u << 20) + 31, -1, -1);
-    run_case("large", kernel, 6, 3, (3u << 20) + 17, -1, 7);
-    run_case("large", kernel, 100, 30, (1u << 16) + 3, -1, -1);
-    /* Random cases. */
+    run_case(name, kernel, 4, 2, (4u << 20) + 33, 5, 0);
+    run_case(name, kernel, 10, 4, (2u << 20) + 1, -1, 32);
+    run_case(name, kernel, 20, 20, (1u << 19) + 64, 0, 0);
+    run_case(name, kernel, 9, 8, (1u << 19) + 96, -1, -1);
+    run_case(name, kernel, 4, 2, (4u << 20) + 31, -1, -1);
+    run_case(name, kernel, 6, 3, (3u << 20) + 17, -1, 7);
+    run_case(name, kernel, 100, 30, (1u << 16) + 3, -1, -1);
     for (long i = 0; i < cases; i++) {
         int k, rows;
         random_shape(&k, &rows);
-        run_case("random", kernel, k, rows, random_len(), -1, -1);
+        run_case(name, kernel, k, rows, random_len(), -1, -1);
     }
+}
+
+int main(int argc, char **argv) {
+    long cases = argc > 1 ? atol(argv[1]) : 3000;
+    rng_state = (argc > 2 ? (uint64_t)atoll(argv[2]) : 1) * 0x9E3779B97F4A7C15ULL | 1;
+    check_layout();
+    if (cfludkernels_cpu_has_avx2()) check_kernel("avx2", cfludkernels_avx2_gf_matmul, cases);
+    else printf("note: no AVX2 on this CPU, the AVX2 kernel is not checked\n");
+    if (cfludkernels_cpu_has_avx512_gfni()) check_kernel("gfni", gfni_from_isal_tables, cases);
+    else printf("note: no AVX-512 with GFNI on this CPU, the GFNI kernel is not checked\n");
     /* The scalar path on its own (fewer, shorter cases: it is slow). */
-    if (avx2) {
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            run_case("scalar extreme", cfludkernels_scalar_gf_matmul, shapes[s][0], shapes[s][1], 33, -1, -1);
-        for (long i = 0; i < cases / 10; i++) {
-            int k, rows;
-            random_shape(&k, &rows);
-            run_case("scalar random", cfludkernels_scalar_gf_matmul, k, rows, below(3000), -1, -1);
-        }
+    static const int scalar_shapes[][2] = {{1, 1}, {1, 254}, {254, 1}, {20, 20}, {4, 2}, {10, 4}, {12, 13}};
+    for (size_t s = 0; s < sizeof scalar_shapes / sizeof scalar_shapes[0]; s++)
+        run_case("scalar extreme", cfludkernels_scalar_gf_matmul, scalar_shapes[s][0], scalar_shapes[s][1], 33, -1, -1);
+    for (long i = 0; i < cases / 10; i++) {
+        int k, rows;
+        random_shape(&k, &rows);
+        run_case("scalar random", cfludkernels_scalar_gf_matmul, k, rows, below(3000), -1, -1);
     }
     printf("%ld passed, %ld failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -24,6 +24,16 @@ void cfludkernels_avx2_gf_matmul(size_t len, int k, int rows, const uint8_t *tab
 void cfludkernels_scalar_gf_matmul(size_t len, int k, int rows, const uint8_t *tables,
                                    const uint8_t *const *inputs, uint8_t *const *outputs);
 
+/// The GFNI kernel's tables: for each of the rows × k coefficients (row-major, coefficient
+/// (r, c) at r * k + c), the 8×8 bit matrix that multiplies by it (polynomial 0x11D), as
+/// vgf2p8affineqb takes it. `tables` holds rows * k entries.
+void cfludkernels_gfni_tables(int k, int rows, const uint8_t *coefficients, uint64_t *tables);
+
+/// Same operation and contract as cfludkernels_avx2_gf_matmul, with AVX-512 and GFNI, from the
+/// tables of cfludkernels_gfni_tables. Requires cfludkernels_cpu_has_avx512_gfni().
+void cfludkernels_gfni_gf_matmul(size_t len, int k, int rows, const uint64_t *tables,
+                                 const uint8_t *const *inputs, uint8_t *const *outputs);
+
 /// Whether rs_avx2.c was compiled with optimization (__OPTIMIZE__, i.e. -O1 and up). At -O0
 /// (SwiftPM debug builds) the AVX2 kernel is correct but 20x (gcc) to 100x (clang) slower than
 /// ISA-L: prefer ISA-L when this returns false.

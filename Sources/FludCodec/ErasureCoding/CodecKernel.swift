@@ -11,6 +11,9 @@ import Darwin
 /// Encoding and decoding both reduce to this one operation, so a kernel is all a
 /// new SIMD implementation has to provide.
 public enum CodecKernel: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// flud's own AVX-512 kernel (CFludKernels): GFNI's affine instruction
+    /// multiplies 64 bytes by a coefficient at once, for any polynomial.
+    case gfni
     /// flud's own AVX2 kernel (CFludKernels): column-blocked so that wide codes
     /// keep their inputs in cache across groups of outputs.
     case avx2
@@ -23,6 +26,7 @@ public enum CodecKernel: String, Sendable, CaseIterable, CustomStringConvertible
     /// Whether this kernel can run on this CPU.
     public var isSupported: Bool {
         switch self {
+        case .gfni: cfludkernels_cpu_has_avx512_gfni()
         case .avx2: cfludkernels_cpu_has_avx2()
         case .isal: true
         }

@@ -17,12 +17,17 @@ final class KernelTables: @unchecked Sendable {
         self.kernel = kernel
         rows = matrix.rows
         columns = matrix.columns
+        var coefficients = matrix.bytes
         switch kernel {
+        case .gfni:
+            // One 8×8 bit matrix per coefficient.
+            tables = .allocateAligned(byteCount: max(8 * rows * columns, 64))
+            cfludkernels_gfni_tables(Int32(columns), Int32(rows), coefficients,
+                                     tables.assumingMemoryBound(to: UInt64.self))
         case .avx2, .isal:
             // ec_init_tables expands each coefficient into 32 bytes of nibble
             // tables; flud's AVX2 kernel reads the same layout.
             tables = .allocateAligned(byteCount: max(32 * rows * columns, 64))
-            var coefficients = matrix.bytes
             coefficients.withUnsafeMutableBufferPointer {
                 ec_init_tables(Int32(columns), Int32(rows), $0.baseAddress,
                                tables.assumingMemoryBound(to: UInt8.self))
@@ -41,6 +46,10 @@ final class KernelTables: @unchecked Sendable {
                outputs: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>) {
         guard length > 0, rows > 0 else { return }
         switch kernel {
+        case .gfni:
+            cfludkernels_gfni_gf_matmul(length, Int32(columns), Int32(rows), tables.assumingMemoryBound(to: UInt64.self),
+                                        UnsafeRawPointer(inputs).assumingMemoryBound(to: UnsafePointer<UInt8>?.self),
+                                        outputs)
         case .avx2:
             cfludkernels_avx2_gf_matmul(length, Int32(columns), Int32(rows), tables.assumingMemoryBound(to: UInt8.self),
                                         UnsafeRawPointer(inputs).assumingMemoryBound(to: UnsafePointer<UInt8>?.self),
