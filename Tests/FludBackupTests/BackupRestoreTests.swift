@@ -516,6 +516,29 @@ struct BackupRestoreTests {
     /// reports them corrupt), uses other fragments, and restores every byte;
     /// the node's trust falls until placement, in a later run with the same
     /// ledger, puts it last.
+    /// Chunks are named by BLAKE3 now; a chunk that an earlier version named
+    /// by its SHA-256 (and sealed under a key derived from it) still restores,
+    /// and a name that fits neither hash of the bytes is refused.
+    @Test func chunksNamedBySHA256BeforeBLAKE3StillRestore() async throws {
+        let network = try await LocalNetwork(nodes: 4)
+        let keys = UserKeys.generate()
+        let client = try await network.join(keys)
+        let transfer = ObjectTransfer(network: client, codec: ObjectCodec(cipher: keys.cipher))
+        let plaintext = deterministicBytes(300_000, seed: 21)
+        let current = try await transfer.upload(plaintext, hash: ContentHash(chunk: plaintext), dataShards: 2, parityShards: 2)
+        let earlier = try await transfer.upload(plaintext, hash: ContentHash(of: plaintext), dataShards: 2, parityShards: 2)
+        #expect(current.hash == ContentHash(chunk: plaintext).hex)
+        #expect(current.object.fragments.map(\.key) != earlier.object.fragments.map(\.key), "another name seals another key")
+        #expect(try await transfer.download(current) == plaintext)
+        #expect(try await transfer.download(earlier) == plaintext)
+        // The earlier chunk's fragments under a name that is neither hash of its bytes.
+        var misnamed = earlier
+        misnamed.hash = ContentHash(of: plaintext + [0]).hex
+        await #expect(throws: BackupError.self) { try await transfer.download(misnamed) }
+        await client.close()
+        await network.stop()
+    }
+
     @Test func aNodeServingCorruptFragmentsLosesTrustAndNothingElse() async throws {
         let network = try await LocalNetwork(nodes: 6)
         let scratch = try TemporaryDirectory(prefix: "flud-trust")

@@ -29,8 +29,8 @@ struct ChunkerTests {
         let original = deterministicBytes(16 << 20, seed: 2)
         var edited = original
         edited.insert(contentsOf: deterministicBytes(100, seed: 3), at: 8 << 20)
-        let before = Set(chunks(original, chunker).map { ContentHash(of: $0) })
-        let after = chunks(edited, chunker).map { ContentHash(of: $0) }
+        let before = Set(chunks(original, chunker).map { ContentHash(chunk: $0) })
+        let after = chunks(edited, chunker).map { ContentHash(chunk: $0) }
         let kept = after.filter(before.contains).count
         #expect(Double(kept) / Double(after.count) > 0.95, "\(kept) of \(after.count) chunks unchanged")
     }
@@ -61,7 +61,7 @@ struct ChunkerTests {
 struct SealingTests {
     @Test func equalChunksSealEquallyAndOnlyForTheirOwner() throws {
         let plaintext = deterministicBytes(10_000, seed: 5)
-        let hash = ContentHash(of: plaintext)
+        let hash = ContentHash(chunk: plaintext)
         let mine = ConvergentCipher(secret: deterministicBytes(32, seed: 6))
         let theirs = ConvergentCipher(secret: deterministicBytes(32, seed: 7))
         let sealed = mine.seal(plaintext, plaintextHash: hash)

@@ -43,26 +43,32 @@ struct HashingTests {
     }
 
     /// Lengths across BLAKE3's chunk and SIMD-batch boundaries, answers from
-    /// b3sum (Vectors/generate-blake3.sh), each at two alignments.
-    @Test func fragmentKeysAreBLAKE3() throws {
+    /// b3sum (Vectors/generate-blake3.sh), each at two alignments; chunk names
+    /// also from an array slice, as restore checks a packed file.
+    @Test func fragmentKeysAndChunkNamesAreBLAKE3() throws {
         for vector in try loadVectors("blake3", as: BLAKE3Vectors.self).cases {
             let input = (0..<vector.length).map { UInt8($0 % 251) }
             #expect(ContentHash(fragment: input).hex == vector.blake3, "length \(vector.length)")
+            #expect(ContentHash(chunk: input).hex == vector.blake3, "length \(vector.length)")
             let shifted = [0] + input
             #expect(shifted.withUnsafeBytes { ContentHash(fragment: UnsafeRawBufferPointer(rebasing: $0.dropFirst())) }.hex
                     == vector.blake3, "length \(vector.length), misaligned")
+            #expect(ContentHash(chunk: shifted.dropFirst()).hex == vector.blake3, "length \(vector.length), slice")
         }
     }
 
-    /// A key identifies its fragment by BLAKE3, and by SHA-256 for fragments
-    /// keyed before BLAKE3; no other bytes.
-    @Test func aFragmentKeyIdentifiesItsBytesOnly() {
+    /// A key or chunk name identifies its bytes by BLAKE3, and by SHA-256 for
+    /// data named before BLAKE3; no other bytes, whole or as a slice.
+    @Test func aKeyIdentifiesItsBytesOnly() {
         var random = SplitMix64(seed: 3)
         let bytes = random.bytes(52_429)
         var other = bytes
         other[26_000] ^= 1
-        for key in [ContentHash(fragment: bytes), ContentHash(of: bytes)] {
+        let framed = [7] + bytes + [7]
+        for key in [ContentHash(fragment: bytes), ContentHash(chunk: bytes), ContentHash(of: bytes)] {
             #expect(key.identifies(bytes))
+            #expect(key.identifies(framed[1..<framed.count - 1]))
+            #expect(!key.identifies(framed[0..<framed.count - 2]))
             #expect(!key.identifies(other))
             #expect(!key.identifies([UInt8]()))
         }

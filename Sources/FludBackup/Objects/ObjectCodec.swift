@@ -3,7 +3,7 @@ import FludCodec
 /// Turns chunks into fragments and back: compress when it pays, seal
 /// (convergent AES-256-GCM), cut into k data shards, add m parity shards.
 /// Decoding takes any k fragments, checks everything: the fragments' keys
-/// (by the client), the GCM tag, and the plaintext's SHA-256.
+/// (by the client), the GCM tag, and the plaintext's hash.
 struct ObjectCodec: Sendable {
     let cipher: ConvergentCipher
 
@@ -62,7 +62,7 @@ struct ObjectCodec: Sendable {
             throw BackupError.corruptObject("chunk \(chunk.hash.prefix(16)) does not open with this user's keys")
         }
         let plaintext = chunk.compressed ? try Compression.decompress(payload, length: chunk.length) : payload
-        guard ContentHash(of: plaintext) == chunk.plaintextHash, plaintext.count == chunk.length else {
+        guard plaintext.count == chunk.length, chunk.plaintextHash.identifies(plaintext) else {
             throw BackupError.corruptObject("chunk \(chunk.hash.prefix(16)) does not match its hash")
         }
         return plaintext

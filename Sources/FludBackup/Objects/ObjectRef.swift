@@ -20,7 +20,8 @@ public struct ObjectRef: Codable, Sendable, Equatable {
 
 /// One chunk of a file (or a manifest): how to get its bytes back and check them.
 public struct ChunkRef: Codable, Sendable, Equatable {
-    /// SHA-256 of the plaintext, hex: names the chunk, derives its key, checks the result.
+    /// The plaintext's name (``ContentHash/init(chunk:)-(UnsafeRawBufferPointer)``; SHA-256 in
+    /// backups before 2026-12-04), hex: names the chunk, derives its key, checks the result.
     public var hash: String
     public var length: Int
     /// Stored zstd-compressed.

@@ -29,7 +29,7 @@ public struct PipelineStages: Sendable {
         return lengths
     }
 
-    public func hash(_ chunk: [UInt8]) -> ContentHash { ContentHash(of: chunk) }
+    public func hash(_ chunk: [UInt8]) -> ContentHash { ContentHash(chunk: chunk) }
 
     /// The key a node stores `fragment` under.
     public func fragmentKey(_ fragment: [UInt8]) -> ContentHash { ContentHash(fragment: fragment) }
@@ -48,7 +48,7 @@ public struct PipelineStages: Sendable {
     /// Everything after chunking: hash, compress, seal, code into k + m
     /// fragments, and each fragment's key (its BLAKE3, which the node checks).
     public func fragments(of chunk: [UInt8]) throws -> [(key: ContentHash, bytes: [UInt8])] {
-        try codec.seal(chunk, hash: ContentHash(of: chunk), dataShards: dataShards, parityShards: parityShards).fragments
+        try codec.seal(chunk, hash: ContentHash(chunk: chunk), dataShards: dataShards, parityShards: parityShards).fragments
             .map { (fragmentKey($0), $0) }
     }
 

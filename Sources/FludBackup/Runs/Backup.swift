@@ -219,7 +219,7 @@ public struct Backup: Sendable {
                 while inFlight >= window { try await collect() }
                 inFlight += 1
                 group.addTask {
-                    let hash = ContentHash(of: chunk)
+                    let hash = ContentHash(chunk: chunk)
                     if let known = index.chunk(hash.hex) {
                         return ChunkLanding(target: target, chunk: known, uploaded: false)
                     }
@@ -278,7 +278,7 @@ public struct Backup: Sendable {
                     }
                     if let small {
                         entry.size = small.count
-                        let hash = ContentHash(of: small).hex
+                        let hash = ContentHash(chunk: small).hex
                         if let place = packedThisRun[hash] {
                             packMembers[place.pack, default: PackMembers()].add(entry.size)
                             pending.append(entry, .packed(pack: place.pack, offset: place.offset, hash: hash))

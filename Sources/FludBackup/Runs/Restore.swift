@@ -195,7 +195,7 @@ public struct Restore: Sendable {
         for entry in files {
             do {
                 guard let packed = entry.packed, packed.offset >= 0, entry.size >= 0, packed.offset <= pack.count - entry.size,
-                      ContentHash(hex: packed.hash) == ContentHash(of: pack[packed.offset..<packed.offset + entry.size])
+                      ContentHash(hex: packed.hash)?.identifies(pack[packed.offset..<packed.offset + entry.size]) == true
                 else {
                     throw BackupError.corruptObject("\(entry.path) does not match its place in pack \(entry.packed?.pack.prefix(16) ?? "?")")
                 }

@@ -53,8 +53,9 @@ public struct Manifest: Codable, Sendable {
         /// The pack's hash (its `ChunkRef.hash`), listed in the page's `packs`.
         public var pack: String
         public var offset: Int
-        /// SHA-256 of the file, hex: checks it on restore and dedupes equal
-        /// small files across backups.
+        /// The file's name (``ContentHash/init(chunk:)-(UnsafeRawBufferPointer)``;
+        /// SHA-256 before 2026-12-04), hex: checks it on restore and dedupes
+        /// equal small files across backups.
         public var hash: String
     }
 

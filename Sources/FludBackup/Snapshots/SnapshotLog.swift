@@ -75,7 +75,7 @@ struct SnapshotLog: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let bytes = Array(try encoder.encode(value))
-        return try await transfer.upload(bytes, hash: ContentHash(of: bytes), dataShards: SnapshotRoot.manifestCode.dataShards,
+        return try await transfer.upload(bytes, hash: ContentHash(chunk: bytes), dataShards: SnapshotRoot.manifestCode.dataShards,
                                          parityShards: SnapshotRoot.manifestCode.parityShards)
     }
 

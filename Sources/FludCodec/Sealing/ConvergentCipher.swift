@@ -2,7 +2,8 @@ import Crypto
 
 /// Convergent encryption for a user's chunks: AES-256-GCM (swift-crypto, the
 /// fastest AEAD measured here) under a key derived from the chunk's plaintext
-/// hash and the user's secret, HMAC-SHA-256(secret, SHA-256(plaintext)).
+/// hash and the user's secret, HMAC-SHA-256(secret, hash(plaintext)), the hash
+/// being the chunk's name (``ContentHash/init(chunk:)-(UnsafeRawBufferPointer)``).
 ///
 /// Equal chunks of one user encrypt to equal ciphertexts, so they dedupe;
 /// without the secret, nobody can tell which file a ciphertext holds. A key
