@@ -49,9 +49,13 @@ public struct ContentDefinedChunker: Sendable {
     }
 
     /// Rolls the hash over `input[start..<end]` and returns the length up to
-    /// the first byte after which `hash & mask` is zero, if any. Four bytes a
-    /// round, with the hash in a register: the loop's only dependency chain is
-    /// one shift and one add per byte.
+    /// the first byte after which `hash & mask` is zero, if any.
+    ///
+    /// Four bytes a round. Rolled one byte at a time, the hash is a chain of a
+    /// shift and an add per byte (2 cycles a byte). Instead the round's gear
+    /// values are combined off the chain, and each of the four hashes is the
+    /// previous round's hash shifted by 1 to 4 plus its combination: the chain
+    /// is one shift and one add per round.
     @inline(__always)
     private static func scan(_ input: UnsafePointer<UInt8>, from start: Int, to end: Int, mask: UInt64,
                              gear: UnsafePointer<UInt64>, hash: inout UInt64) -> Int? {
@@ -59,14 +63,17 @@ public struct ContentDefinedChunker: Sendable {
         defer { hash = rolling }
         var index = start
         while index + 4 <= end {
-            rolling = (rolling << 1) &+ gear[Int(input[index])]
-            if rolling & mask == 0 { return index + 1 }
-            rolling = (rolling << 1) &+ gear[Int(input[index + 1])]
-            if rolling & mask == 0 { return index + 2 }
-            rolling = (rolling << 1) &+ gear[Int(input[index + 2])]
-            if rolling & mask == 0 { return index + 3 }
-            rolling = (rolling << 1) &+ gear[Int(input[index + 3])]
-            if rolling & mask == 0 { return index + 4 }
+            let g0 = gear[Int(input[index])]
+            let g01 = (g0 << 1) &+ gear[Int(input[index + 1])]
+            let g012 = (g01 << 1) &+ gear[Int(input[index + 2])]
+            let g0123 = (g012 << 1) &+ gear[Int(input[index + 3])]
+            let h1 = (rolling << 1) &+ g0, h2 = (rolling << 2) &+ g01
+            let h3 = (rolling << 3) &+ g012, h4 = (rolling << 4) &+ g0123
+            if h1 & mask == 0 { rolling = h1; return index + 1 }
+            if h2 & mask == 0 { rolling = h2; return index + 2 }
+            if h3 & mask == 0 { rolling = h3; return index + 3 }
+            rolling = h4
+            if h4 & mask == 0 { return index + 4 }
             index += 4
         }
         while index < end {
