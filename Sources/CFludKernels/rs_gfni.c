@@ -21,6 +21,11 @@
 //   - Tail: the last len % 64 bytes use masked loads and stores, which touch
 //     nothing outside the buffers, so any length and alignment needs no
 //     scalar path.
+//   - Large calls (at least 16 MiB of output, more than stays in cache for
+//     whoever reads it next) of one group with 64-byte aligned outputs use
+//     non-temporal stores: the outputs are not read into the cache first, a
+//     quarter of the memory traffic at 4 + 2 (64 MiB: 20-22 -> 25-28 GB/s).
+//     With several groups (20 + 20) they measured 10 % slower for encode.
 //
 // No heap allocation, no global state: the function is reentrant and thread-safe.
 
@@ -64,6 +69,10 @@ void cfludkernels_gfni_tables(int k, int rows, const uint8_t *coefficients, uint
 #ifndef CFLUD_GFNI_BLOCK_BUDGET
 #define CFLUD_GFNI_BLOCK_BUDGET (32 * 1024)
 #endif
+// Bytes of output (all rows together) from which outputs are streamed.
+#ifndef CFLUD_GFNI_STREAM_THRESHOLD
+#define CFLUD_GFNI_STREAM_THRESHOLD ((size_t)16 << 20)
+#endif
 
 CFLUD_INLINE CFLUD_GFNI __m512i cflud_mul(__m512i x, const uint64_t *matrix) {
     return _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64((long long)*matrix), 0);
@@ -91,8 +100,13 @@ CFLUD_INLINE CFLUD_GFNI __m512i cflud_xor3(__m512i a, __m512i b, __m512i c) {
     }
 #define CFLUD_STORE(j)                                                                       \
     if (G > j) {                                                                             \
-        _mm512_storeu_si512(out[j] + i, a##j);                                               \
-        _mm512_storeu_si512(out[j] + i + 64, b##j);                                          \
+        if (stream) {                                                                        \
+            _mm512_stream_si512((void *)(out[j] + i), a##j);                                 \
+            _mm512_stream_si512((void *)(out[j] + i + 64), b##j);                            \
+        } else {                                                                             \
+            _mm512_storeu_si512(out[j] + i, a##j);                                           \
+            _mm512_storeu_si512(out[j] + i + 64, b##j);                                      \
+        }                                                                                    \
     }
 // The 64-byte (and masked tail) step keeps only the a accumulators.
 #define CFLUD_PAIR_HALF(j)                                                                   \
@@ -108,8 +122,10 @@ CFLUD_INLINE CFLUD_GFNI __m512i cflud_xor3(__m512i a, __m512i b, __m512i c) {
 // One group of G outputs (a compile-time constant after inlining) over the
 // bytes [begin, end): 128-byte steps, then 64-byte steps whose last one may be
 // partial (masked). tab: the matrices of (first row of the group, input 0).
+// stream: store the 128-byte steps non-temporally (outputs 64-byte aligned,
+// begin a multiple of 128).
 CFLUD_INLINE CFLUD_GFNI void cflud_gfni_group(const int G, size_t begin, size_t end, int k, const uint64_t *tab,
-                                              const uint8_t *const *in, uint8_t *const *out) {
+                                              const uint8_t *const *in, uint8_t *const *out, int stream) {
     size_t i = begin;
     for (; i + 128 <= end; i += 128) {
         CFLUD_EACH8(CFLUD_ZERO)
@@ -143,12 +159,14 @@ CFLUD_INLINE CFLUD_GFNI void cflud_gfni_group(const int G, size_t begin, size_t 
     }
 }
 
-typedef void (*cflud_gfni_group_fn)(size_t, size_t, int, const uint64_t *, const uint8_t *const *, uint8_t *const *);
+typedef void (*cflud_gfni_group_fn)(size_t, size_t, int, const uint64_t *, const uint8_t *const *, uint8_t *const *,
+                                    int);
 
 #define CFLUD_DEFINE_GFNI_GROUP(g)                                                                       \
     static CFLUD_GFNI CFLUD_HOT void cflud_gfni_group_##g(size_t begin, size_t end, int k, const uint64_t *tab, \
-                                                          const uint8_t *const *in, uint8_t *const *out) {  \
-        cflud_gfni_group(g, begin, end, k, tab, in, out);                                                \
+                                                          const uint8_t *const *in, uint8_t *const *out,    \
+                                                          int stream) {                                     \
+        cflud_gfni_group(g, begin, end, k, tab, in, out, stream);                                        \
     }
 CFLUD_DEFINE_GFNI_GROUP(1)
 CFLUD_DEFINE_GFNI_GROUP(2)
@@ -177,15 +195,18 @@ void cfludkernels_gfni_gf_matmul(size_t len, int k, int rows, const uint64_t *ta
     // groups need blocks small enough to stay in cache between them.
     size_t block = groups == 1 ? len : ((size_t)CFLUD_GFNI_BLOCK_BUDGET / (size_t)k) & ~(size_t)127;
     if (block < 256) block = 256;
+    int stream = groups == 1 && (size_t)rows * len >= CFLUD_GFNI_STREAM_THRESHOLD;
+    for (int r = 0; r < rows && stream; r++) stream = ((uintptr_t)outputs[r] & 63) == 0;
     for (size_t begin = 0; begin < len; begin += block) {
         const size_t end = len - begin > block ? begin + block : len;
         int r = 0;
         for (int g = 0; g < groups; g++) {
             const int n = size + (g >= groups - larger);
-            cflud_gfni_groups[n](begin, end, k, tables + (size_t)r * (size_t)k, inputs, outputs + r);
+            cflud_gfni_groups[n](begin, end, k, tables + (size_t)r * (size_t)k, inputs, outputs + r, stream);
             r += n;
         }
     }
+    if (stream) _mm_sfence(); // the streamed stores are visible before the caller reads the outputs
 }
 
 #else // not x86-64: GFNI does not exist; callers check cfludkernels_cpu_has_avx512_gfni() first.

@@ -13,7 +13,7 @@
  * random coefficients with many 0s and 1s. Outputs are pre-filled with garbage
  * (overwrite, not accumulate) and surrounded by 64 guard bytes on each side
  * that must stay untouched; inputs must stay unchanged. A few large cases take
- * the software-prefetch paths. Also checks ISA-L's table layout.
+ * the software-prefetch paths and the GFNI kernel's streaming stores. Also checks ISA-L's table layout.
  * Prints "N passed, 0 failed" and exits 0 only when everything passed.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -243,6 +243,11 @@ static void check_kernel(const char *name, matmul_fn kernel, long cases) {
     run_case(name, kernel, 4, 2, (4u << 20) + 31, -1, -1);
     run_case(name, kernel, 6, 3, (3u << 20) + 17, -1, 7);
     run_case(name, kernel, 100, 30, (1u << 16) + 3, -1, -1);
+    /* Very large calls (16 MiB of output and more) with aligned outputs: the
+     * GFNI kernel's streaming stores, then its masked tail. */
+    run_case(name, kernel, 4, 2, (8u << 20) + 77, -1, 0);
+    run_case(name, kernel, 10, 4, (4u << 20) + 64, 3, 0);
+    run_case(name, kernel, 3, 8, (2u << 20) + 1, -1, 0);
     for (long i = 0; i < cases; i++) {
         int k, rows;
         random_shape(&k, &rows);
