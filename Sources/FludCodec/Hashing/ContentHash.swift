@@ -1,13 +1,11 @@
 import Crypto
 
 /// The 32-byte cryptographic hash that names data in flud. ``init(of:)-(UnsafeRawBufferPointer)``
-/// is SHA-256, which names chunks and files; fragments are named by BLAKE3
-/// (``init(fragment:)-(UnsafeRawBufferPointer)``, in `ContentHash+Fragments.swift`).
-///
-/// Chosen by measurement on this project's machines: SHA-256 through
-/// swift-crypto (BoringSSL, using the CPU's SHA extensions) runs at about
-/// 1.8 GB/s on one core, ahead of libsodium's BLAKE2b at about 1.05 GB/s.
-/// `Benchmarks/` re-measures both (`make bench`).
+/// is SHA-256 (swift-crypto, using the CPU's SHA extensions), which checks the
+/// files of `flud encode`, keys the local index by path and names what flud
+/// named before BLAKE3; backed-up chunks and fragments are named by BLAKE3
+/// (``init(chunk:)-(UnsafeRawBufferPointer)``, ``init(fragment:)-(UnsafeRawBufferPointer)``,
+/// in `ContentHash+BLAKE3.swift`), twice as fast here.
 public struct ContentHash: Hashable, Sendable, CustomStringConvertible {
     /// Bytes in a hash.
     public static let byteCount = 32
