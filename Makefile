@@ -6,7 +6,7 @@ APT_PACKAGES := pkg-config libisal-dev libsodium-dev liblmdb-dev libzstd-dev pyt
 # Only for perf/ comparisons, never needed to build or test.
 PERF_PACKAGES := golang-go golang-github-klauspost-reedsolomon-dev hyperfine
 
-.PHONY: all deps build release test benchmark-gates demo perf perf-deps fuzz clean
+.PHONY: all deps build release test kernel-check benchmark-gates demo perf perf-deps fuzz clean
 
 FUZZ_SECONDS ?= 600
 
@@ -32,7 +32,17 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	$(MAKE) kernel-check
 	$(MAKE) benchmark-gates
+
+# flud's SIMD kernels optimised (-O2, as release builds compile them) against
+# ISA-L on random shapes, lengths and alignments: the Swift tests run a debug
+# build, whose kernels are compiled at -O0.
+kernel-check: deps
+	mkdir -p .build
+	$(CC) -O2 -I Sources/CFludKernels/include perf/kernels/check.c Sources/CFludKernels/rs_avx2.c \
+		Sources/CFludKernels/rs_gfni.c Sources/CFludKernels/cpu.c -lisal -o .build/kernel-check
+	.build/kernel-check 1000
 
 benchmark-gates: deps
 	cd Benchmarks && $(SWIFT) package benchmark thresholds check --path Thresholds \
