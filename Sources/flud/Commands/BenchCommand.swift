@@ -397,8 +397,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         discussion: """
             Generates --size bytes (half random, half text), then times each stage \
             alone on one core and the whole pipeline (content-defined chunking, \
-            SHA-256, zstd when it pays, AES-256-GCM, Reed-Solomon k + m, BLAKE3 \
-            of every fragment for its key) on every core. GB/s = 10^9 bytes of \
+            the chunk's BLAKE3 name, zstd when it pays, AES-256-GCM, Reed-Solomon \
+            k + m, BLAKE3 of every fragment for its key) on every core. GB/s = 10^9 bytes of \
             input per second (of compressed bytes for encrypt, of sealed bytes \
             for encode, of fragment bytes for fragment_keys). No network, no disk.
             """
