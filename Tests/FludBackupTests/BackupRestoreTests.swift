@@ -582,8 +582,12 @@ struct BackupRestoreTests {
         let trust = try #require(reader.ledger)
         #expect(trust.peers.values.reduce(0) { $0 + $1.auditsPassed + $1.auditsFailed } == report.challenged,
                 "each challenge is in the ledger")
+        // The restore asked the victim first for the first chunk, and how many
+        // more it asked before that failure came back depends on timing; the
+        // verify's failures are counted exactly. Every one is in the ledger.
         let record = trust[victim.identity.publicKey]
-        #expect(record.retrievesFailed >= 3)
+        #expect(record.retrievesFailed >= 1)
+        #expect(record.retrievesFailed + record.auditsFailed >= UInt64(held.count) + 1)
         #expect(FragmentNetwork.isDistrusted(record))
         await reader.close()
 
