@@ -38,18 +38,40 @@ static inline size_t shard_stride(size_t capacity) {
     return round_up(capacity, PAGE) + 7 * CACHE_LINE;
 }
 
+/* flud's XorshiftStar (xorshift64*): same seed, same sequence. */
+static inline uint64_t xorshift_star_seed(uint64_t seed) {
+    return (seed * 0x9E3779B97F4A7C15ULL) | 1;
+}
+
+static inline uint64_t xorshift_star_next(uint64_t *state) {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 0x2545F4914F6CDD1DULL;
+}
+
 /* flud's fillPseudoRandom (xorshift64*, bytes little-endian): same seed, same bytes. */
 static inline void fill_pseudo_random(uint8_t *buffer, size_t count, uint64_t seed) {
-    uint64_t state = (seed * 0x9E3779B97F4A7C15ULL) | 1;
+    uint64_t state = xorshift_star_seed(seed);
     size_t offset = 0;
     while (offset < count) {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        uint64_t word = state * 0x2545F4914F6CDD1DULL;
+        uint64_t word = xorshift_star_next(&state);
         size_t n = count - offset < 8 ? count - offset : 8;
         memcpy(buffer + offset, &word, n);
         offset += n;
+    }
+}
+
+/* order = a permutation of 0..<count: flud's Array.shuffleRepeatably
+ * (Fisher-Yates with xorshift64*), the same permutation for the same seed. */
+static inline void shuffle_indices(size_t *order, size_t count, uint64_t seed) {
+    for (size_t i = 0; i < count; i++) order[i] = i;
+    uint64_t state = xorshift_star_seed(seed);
+    for (size_t last = count; last-- > 1;) {
+        size_t other = (size_t)(xorshift_star_next(&state) % (uint64_t)(last + 1));
+        size_t kept = order[last];
+        order[last] = order[other];
+        order[other] = kept;
     }
 }
 

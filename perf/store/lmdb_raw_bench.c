@@ -3,7 +3,7 @@
  *
  * Same fragment sizes, fragment counts, environment flags and map size as
  * flud's store benchmark (Sources/flud/Bench/StoreBenchmark.swift), with none
- * of flud's extra work: no SHA-256, no CRC-32C on put, no claim/lease/owner
+ * of flud's extra work: no BLAKE3 key check, no CRC-32C on put, no claim/lease/owner
  * records, no group-commit writer thread. See perf/store/README.md.
  *
  *   cc -O2 -Wall -o perf/out/lmdb_raw_bench perf/store/lmdb_raw_bench.c -llmdb -lisal
@@ -15,6 +15,7 @@
  *
  *   {"op":"put",...}         puts
  *   {"op":"get",...}         get + CRC-32C over the value (what flud's get does)
+ *                            (gets read the keys in flud's shuffled order)
  *   {"op":"get_lookup",...}  get + read the last byte only (pure LMDB lookup)
  *
  * each with "value_bytes", "batched", "durable", "ops_per_s", "mb_per_s"
@@ -50,7 +51,7 @@ static void fail(const char *what, int rc) {
         if (rc_ != 0) fail(#call, rc_);      \
     } while (0)
 
-/* 32 well-mixed bytes per index (splitmix64), standing in for flud's SHA-256
+/* 32 well-mixed bytes per index (splitmix64), standing in for flud's BLAKE3
  * keys: same length, same random insertion order, no hashing cost. */
 static void make_key(uint8_t key[KEY_BYTES], uint64_t index, uint64_t size) {
     uint64_t x = index * 0x100000001B3ull ^ size;
@@ -86,14 +87,18 @@ static void print_result(const char *op, size_t size, int batched, int durable, 
 
 enum get_kind { GET_CRC, GET_LOOKUP };
 
-/* flud's get loop: all stored keys, over and over, for min(seconds, 0.5) s.
- * Single: one read transaction per get; batched: GET_BATCH gets per read
- * transaction. Returns gets per second. */
+/* flud's get loop: all stored keys in flud's shuffled order (the one its
+ * bench reads in; a node's peers ask for fragments in no particular order),
+ * over and over, for min(seconds, 0.5) s. Single: one read transaction per
+ * get; batched: GET_BATCH gets per read transaction. Returns gets per second. */
 static double run_gets(MDB_env *env, MDB_dbi dbi, uint8_t (*keys)[KEY_BYTES], const uint32_t *crcs,
                        size_t stored, size_t size, int batched, double seconds, enum get_kind kind) {
     double limit = seconds < 0.5 ? seconds : 0.5;
     uint8_t sink = 0;
     size_t reads = 0;
+    size_t *order = malloc(stored * sizeof *order);
+    if (!order) die("lmdb_raw_bench: out of memory");
+    shuffle_indices(order, stored, size);
     double start = monotonic_seconds();
     do {
         for (size_t first = 0; first < stored; first += batched ? GET_BATCH : 1) {
@@ -101,7 +106,8 @@ static double run_gets(MDB_env *env, MDB_dbi dbi, uint8_t (*keys)[KEY_BYTES], co
             if (end > stored) end = stored;
             MDB_txn *txn;
             CHECK(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn));
-            for (size_t i = first; i < end; i++) {
+            for (size_t n = first; n < end; n++) {
+                size_t i = order[n];
                 MDB_val key = {KEY_BYTES, keys[i]}, value;
                 CHECK(mdb_get(txn, dbi, &key, &value));
                 if (value.mv_size != size) {
@@ -120,6 +126,7 @@ static double run_gets(MDB_env *env, MDB_dbi dbi, uint8_t (*keys)[KEY_BYTES], co
         reads += stored;
     } while (monotonic_seconds() - start < limit);
     double rate = (double)reads / (monotonic_seconds() - start);
+    free(order);
     /* Keep the byte reads observable. */
     __asm__ volatile("" : : "r"(sink));
     return rate;

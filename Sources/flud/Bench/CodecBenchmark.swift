@@ -73,17 +73,40 @@ struct CodecBenchmark {
     }
 }
 
-/// Fills a buffer with xorshift64* output: incompressible and quick to make.
-func fillPseudoRandom(_ buffer: UnsafeMutableRawBufferPointer, seed: UInt64) {
-    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-    var offset = 0
-    while offset < buffer.count {
+/// xorshift64*: quick, repeatable, and the generator perf/perf_common.h uses,
+/// so flud's benchmarks and the C baselines make the same bytes and orders.
+struct XorshiftStar: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+
+    mutating func next() -> UInt64 {
         state ^= state >> 12
         state ^= state << 25
         state ^= state >> 27
-        let word = state &* 0x2545_F491_4F6C_DD1D
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+}
+
+/// Fills a buffer with xorshift64* output: incompressible and quick to make.
+func fillPseudoRandom(_ buffer: UnsafeMutableRawBufferPointer, seed: UInt64) {
+    var generator = XorshiftStar(seed: seed)
+    var offset = 0
+    while offset < buffer.count {
+        let word = generator.next()
         let count = min(8, buffer.count - offset)
         withUnsafeBytes(of: word) { buffer.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: count) }
         offset += count
+    }
+}
+
+extension Array {
+    /// Fisher–Yates with xorshift64*: the permutation perf/perf_common.h's
+    /// `shuffle_indices` makes from the same seed.
+    mutating func shuffleRepeatably(seed: UInt64) {
+        var generator = XorshiftStar(seed: seed)
+        for last in indices.dropFirst().reversed() {
+            swapAt(last, Int(generator.next() % UInt64(last + 1)))
+        }
     }
 }
