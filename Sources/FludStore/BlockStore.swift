@@ -384,9 +384,34 @@ extension BlockStore {
         let record = try key.withUnsafeBytes { try transaction.get($0, in: fragments) }
         guard let record, record.count > fragmentHeaderSize else { throw StoreError.notFound(key: key.hex) }
         let payload = UnsafeRawBufferPointer(rebasing: record[fragmentHeaderSize...])
-        if verify, CRC32C.checksum(payload) != record.loadLittleEndian(at: 0) as UInt32 {
+        if verify, checksumReadingAhead(payload) != record.loadLittleEndian(at: 0) as UInt32 {
             throw StoreError.corrupt(key: key.hex)
         }
         return payload
     }
+
+    /// The CRC-32C of `payload`; if it is large and its first page had to be
+    /// read from the disk, the rest of its pages are asked for at once
+    /// (``LMDBEnvironment/willRead(_:)``) instead of one per fault.
+    private func checksumReadingAhead(_ payload: UnsafeRawBufferPointer) -> UInt32 {
+        guard payload.count >= readAheadBytes else { return CRC32C.checksum(payload) }
+        let firstPage = 4096 - Int(bitPattern: payload.baseAddress!) & 4095
+        let started = monotonicNanoseconds()
+        let head = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: payload.prefix(firstPage)))
+        if monotonicNanoseconds() - started > diskReadNanoseconds { environment.willRead(payload) }
+        return CRC32C.checksum(UnsafeRawBufferPointer(rebasing: payload.dropFirst(firstPage)), continuing: head)
+    }
+}
+
+/// Fragments of at least this many bytes are read ahead when they turn out
+/// not to be in memory.
+private let readAheadBytes = 16 << 10
+
+/// Longer than a minor page fault (~1 µs), shorter than a read from an SSD.
+private let diskReadNanoseconds: UInt64 = 20_000
+
+private func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

@@ -80,4 +80,19 @@ struct StoreCommandTests {
         }
         #expect(try scratch.listing().isEmpty, "benchmark stores are removed")
     }
+
+    @Test func benchStoreColdReadsEveryConfigurationOnceMore() throws {
+        let scratch = try Scratch()
+        let run = try Flud.run(["bench", "store", "--json", "--cold", "--dir", scratch.path, "--size", "65536",
+                                "--seconds", "0.1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = try run.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(lines.compactMap { $0["op"] as? String } == Array(repeating: ["put", "get_cold", "get"], count: 4).flatMap { $0 })
+        for line in lines where line["op"] as? String == "get_cold" {
+            #expect((line["mb_per_s"] as? Double ?? 0) > 0)
+        }
+        #expect(try scratch.listing().isEmpty, "benchmark stores are removed")
+    }
 }

@@ -241,7 +241,11 @@ struct BlockStoreTests {
         #expect(try store.scrub().isClean)
     }
 
-    @Test func corruptionIsDetectedOnReadAndByScrub() async throws {
+    /// Bytes 1,000 and 4,100 lie on either side of the end of the payload's
+    /// first page, which a read checks on its own to see whether to read
+    /// ahead; 40,000 lies far behind it.
+    @Test(arguments: [1_000, 4_100, 40_000])
+    func corruptionIsDetectedOnReadAndByScrub(at offset: Int) async throws {
         let scratch = try ScratchStore(options: { var o = BlockStore.Options(); o.durable = true; return o }())
         let bytes = deterministicBytes(50_000, seed: 9)
         let key = ContentHash(fragment: bytes)
@@ -251,7 +255,7 @@ struct BlockStoreTests {
         // Flip a byte of the payload inside data.mdb.
         let path = scratch.directory + "/data.mdb"
         var file = try Data(contentsOf: URL(fileURLWithPath: path))
-        let needle = Data(bytes[1000..<1032])
+        let needle = Data(bytes[offset..<offset + 32])
         let position = try #require(file.range(of: needle)).lowerBound
         file[position] ^= 0xFF
         try file.write(to: URL(fileURLWithPath: path))

@@ -11,18 +11,22 @@
  *
  * For each configuration (size x single/batched x durable/not) it creates a
  * fresh environment in DIR/lmdb-raw-<pid>-<size>-<batched>-<durable> (removed
- * afterwards) and prints three JSON lines:
+ * afterwards) and prints three JSON lines (four with --cold):
  *
  *   {"op":"put",...}         puts
  *   {"op":"get",...}         get + CRC-32C over the value (what flud's get does)
  *                            (gets read the keys in flud's shuffled order)
  *   {"op":"get_lookup",...}  get + read the last byte only (pure LMDB lookup)
  *
+ * and with --cold, before them, one pass of gets after a reopen with the file
+ * dropped from the page cache ({"op":"get_cold",...}).
+ *
  * each with "value_bytes", "batched", "durable", "ops_per_s", "mb_per_s"
  * (10^6 bytes) and "tool":"lmdb-c".
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <isa-l/crc.h>
 #include <lmdb.h>
 #include <stdint.h>
@@ -141,7 +145,37 @@ static void remove_environment(const char *folder) {
     rmdir(folder);
 }
 
-static void run_config(const char *dir, size_t size, int batched, int durable, double seconds, size_t group_ops) {
+/* flud's environment: NOTLS | NORDAHEAD (+ NOSYNC), 1 GiB map, 32 named
+ * databases, 1024 readers; the fragments live in a named database. */
+static void open_environment(const char *folder, int durable, MDB_env **env, MDB_dbi *dbi) {
+    CHECK(mdb_env_create(env));
+    CHECK(mdb_env_set_mapsize(*env, MAP_SIZE));
+    CHECK(mdb_env_set_maxdbs(*env, 32));
+    CHECK(mdb_env_set_maxreaders(*env, 1024));
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (durable ? 0 : MDB_NOSYNC);
+    CHECK(mdb_env_open(*env, folder, flags, 0644));
+    MDB_txn *txn;
+    CHECK(mdb_txn_begin(*env, NULL, 0, &txn));
+    CHECK(mdb_dbi_open(txn, "fragments", MDB_CREATE, dbi));
+    CHECK(mdb_txn_commit(txn));
+}
+
+/* flud's --cold: the environment closed, its file written out and dropped
+ * from the page cache, then opened again, as after a restart. */
+static void reopen_cold(const char *folder, int durable, MDB_env **env, MDB_dbi *dbi) {
+    mdb_env_close(*env);
+    char path[4096 + 16];
+    snprintf(path, sizeof path, "%s/data.mdb", folder);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) { fprintf(stderr, "lmdb_raw_bench: open %s: %s\n", path, strerror(errno)); exit(1); }
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    open_environment(folder, durable, env, dbi);
+}
+
+static void run_config(const char *dir, size_t size, int batched, int durable, double seconds, size_t group_ops,
+                       int cold) {
     size_t count = ((size_t)64 << 20) / size;
     if (count > 16384) count = 16384;
     if (count < 16) count = 16;
@@ -167,22 +201,9 @@ static void run_config(const char *dir, size_t size, int batched, int durable, d
         crcs[i] = crc32c(fragments[i], size);
     }
 
-    /* flud's environment: NOTLS | NORDAHEAD (+ NOSYNC), 1 GiB map, 32 named
-     * databases, 1024 readers; the fragments live in a named database. */
     MDB_env *env;
-    CHECK(mdb_env_create(&env));
-    CHECK(mdb_env_set_mapsize(env, MAP_SIZE));
-    CHECK(mdb_env_set_maxdbs(env, 32));
-    CHECK(mdb_env_set_maxreaders(env, 1024));
-    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (durable ? 0 : MDB_NOSYNC);
-    CHECK(mdb_env_open(env, folder, flags, 0644));
     MDB_dbi dbi;
-    {
-        MDB_txn *txn;
-        CHECK(mdb_txn_begin(env, NULL, 0, &txn));
-        CHECK(mdb_dbi_open(txn, "fragments", MDB_CREATE, &dbi));
-        CHECK(mdb_txn_commit(txn));
-    }
+    open_environment(folder, durable, &env, &dbi);
 
     /* Puts, capped at `seconds` like flud's. */
     size_t stored = 0;
@@ -218,6 +239,12 @@ static void run_config(const char *dir, size_t size, int batched, int durable, d
     double put_rate = (double)stored / (monotonic_seconds() - start);
     print_result("put", size, batched, durable, put_rate);
 
+    if (cold) {
+        reopen_cold(folder, durable, &env, &dbi);
+        /* A time limit this short makes one pass. */
+        print_result("get_cold", size, batched, durable,
+                     run_gets(env, dbi, keys, crcs, stored, size, batched, 1e-9, GET_CRC));
+    }
     print_result("get", size, batched, durable,
                  run_gets(env, dbi, keys, crcs, stored, size, batched, seconds, GET_CRC));
     print_result("get_lookup", size, batched, durable,
@@ -232,9 +259,11 @@ static void run_config(const char *dir, size_t size, int batched, int durable, d
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: lmdb_raw_bench --dir DIR [--size BYTES] [--seconds S] [--group-ops N]\n"
+    fprintf(stderr, "usage: lmdb_raw_bench --dir DIR [--size BYTES] [--seconds S] [--group-ops N] [--cold]\n"
                     "  --group-ops N  cap batched put transactions at N puts (default: no cap,\n"
-                    "                 only the 256 MiB group limit)\n");
+                    "                 only the 256 MiB group limit)\n"
+                    "  --cold         also read every value once after a reopen with the file\n"
+                    "                 dropped from the page cache (op get_cold), as flud's --cold\n");
     exit(2);
 }
 
@@ -243,7 +272,9 @@ int main(int argc, char **argv) {
     long long size = 0;
     double seconds = 2;
     long long group_ops = 0;
+    int cold = 0;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--cold") == 0) { cold = 1; continue; }
         if (i + 1 >= argc) usage();
         char *end = NULL;
         if (strcmp(argv[i], "--dir") == 0) {
@@ -271,6 +302,6 @@ int main(int argc, char **argv) {
     for (size_t s = 0; s < nsizes; s++)
         for (int batched = 0; batched <= 1; batched++)
             for (int durable = 1; durable >= 0; durable--)
-                run_config(dir, sizes[s], batched, durable, seconds, (size_t)group_ops);
+                run_config(dir, sizes[s], batched, durable, seconds, (size_t)group_ops, cold);
     return 0;
 }

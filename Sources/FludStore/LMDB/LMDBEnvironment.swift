@@ -40,8 +40,11 @@ final class LMDBEnvironment: @unchecked Sendable {
         try lmdb("mdb_env_set_maxdbs") { mdb_env_set_maxdbs(environment, options.maxDatabases) }
         try lmdb("mdb_env_set_maxreaders") { mdb_env_set_maxreaders(environment, 1024) }
         // NOTLS: read transactions belong to our closures, not to threads, so
-        // Swift's cooperative pool cannot exhaust reader slots. NOSYNC is the
-        // documented opt-out of durability.
+        // Swift's cooperative pool cannot exhaust reader slots. NORDAHEAD: a
+        // B-tree lookup touches scattered pages, and the kernel's read-ahead
+        // would fill the cache with their neighbours; large values ask for
+        // their own pages instead (`willRead`). NOSYNC is the documented
+        // opt-out of durability.
         var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
         if !options.durable { flags |= UInt32(MDB_NOSYNC) }
         try lmdb("mdb_env_open") { mdb_env_open(environment, path, flags, 0o644) }
@@ -52,6 +55,20 @@ final class LMDBEnvironment: @unchecked Sendable {
                 databases[name] = handle
             }
         }
+    }
+
+    /// Asks the kernel to read every page of `bytes`, a value inside the map,
+    /// at once. Under NORDAHEAD a value that is not in memory is otherwise
+    /// read one page per fault: 1 MiB values came off this machine's disk at
+    /// ~70 MB/s that way and at ~1.2 GB/s with this. It costs ~0.8 µs even
+    /// when every page is in memory (a 64 KiB get takes ~3 µs), so callers
+    /// ask only for values they found cold.
+    func willRead(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress, !bytes.isEmpty else { return }
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let alignedStart = UInt(bitPattern: start) & ~(page - 1)
+        let end = UInt(bitPattern: start) + UInt(bytes.count)
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: alignedStart), Int(end - alignedStart), MADV_WILLNEED)
     }
 
     deinit {

@@ -10,7 +10,8 @@ import Foundation
 /// transactions; single puts await each commit before the next.
 /// Gets read every stored fragment in a fixed shuffled order, 256 per read
 /// transaction when batched, one per transaction when single. Every get
-/// verifies the CRC-32C and reads the last byte.
+/// verifies the CRC-32C and reads the last byte. With `cold`, one such pass
+/// first reads them from the medium, as after a restart.
 struct StoreBenchmark {
     struct Result {
         let operation: String
@@ -27,12 +28,15 @@ struct StoreBenchmark {
     let durable: Bool
     /// Upper bound on the time spent on each of put and get.
     let seconds: Double
+    /// Also read every fragment once from the medium, before the gets: the
+    /// store is closed, its file dropped from the page cache, and reopened.
+    var cold = false
 
     func run() async throws -> [Result] {
         var options = BlockStore.Options()
         options.durable = durable
         options.initialMapSize = 1 << 30
-        let store = try BlockStore(directory: directory, options: options)
+        var store = try BlockStore(directory: directory, options: options)
         defer { store.close() }
         let count = max(16, min(16_384, (64 << 20) / valueBytes))
         let fragments = (0..<count).map { index in
@@ -57,9 +61,7 @@ struct StoreBenchmark {
         var storedKeys = stored.map { keys[$0] }
         storedKeys.shuffleRepeatably(seed: UInt64(valueBytes))
         var checksum: UInt8 = 0
-        var reads = 0
-        let getStart = monotonicSeconds()
-        repeat {
+        func readAll() throws {
             if batched {
                 for start in stride(from: 0, to: storedKeys.count, by: 256) {
                     try store.withFragments(Array(storedKeys[start..<min(start + 256, storedKeys.count)])) { _, bytes in
@@ -69,15 +71,40 @@ struct StoreBenchmark {
             } else {
                 for key in storedKeys { checksum &+= try store.withFragment(key) { $0[$0.count - 1] } }
             }
+        }
+        var results = [Result(operation: "put", valueBytes: valueBytes, batched: batched, durable: durable,
+                              operationsPerSecond: putRate)]
+        if cold {
+            // As after a restart: closed, nothing of the file is mapped, so the kernel can drop it all.
+            store.close()
+            try dropCachedPages(of: directory + "/data.mdb")
+            store = try BlockStore(directory: directory, options: options)
+            let coldStart = monotonicSeconds()
+            try readAll()
+            results.append(Result(operation: "get_cold", valueBytes: valueBytes, batched: batched, durable: durable,
+                                  operationsPerSecond: Double(storedKeys.count) / (monotonicSeconds() - coldStart)))
+        }
+        var reads = 0
+        let getStart = monotonicSeconds()
+        repeat {
+            try readAll()
             reads += storedKeys.count
         } while monotonicSeconds() - getStart < min(seconds, 0.5)
         let getRate = Double(reads) / (monotonicSeconds() - getStart)
         precondition(checksum != 0 || reads > 0)
+        results.append(Result(operation: "get", valueBytes: valueBytes, batched: batched, durable: durable,
+                              operationsPerSecond: getRate))
+        return results
+    }
 
-        return [
-            Result(operation: "put", valueBytes: valueBytes, batched: batched, durable: durable, operationsPerSecond: putRate),
-            Result(operation: "get", valueBytes: valueBytes, batched: batched, durable: durable, operationsPerSecond: getRate),
-        ]
+    /// Writes `path`'s dirty pages out, then asks the kernel to forget its
+    /// cached pages (tmpfs keeps them: there they are the file).
+    private func dropCachedPages(of path: String) throws {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw Failure(kind: .runtime, description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        fdatasync(descriptor)
+        posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
     }
 
     /// Awaits each put before the next; returns the indices stored before the time ran out.

@@ -155,7 +155,11 @@ struct StoreBenchCommand: AsyncParsableCommand {
             the key check (BLAKE3) and CRC-32C of every fragment and the commit; gets verify the \
             CRC-32C. Batched puts keep 64 in flight and share commits; batched \
             gets read 256 fragments per transaction. Use a tmpfs folder (e.g. \
-            /dev/shm) to measure the store rather than the disk.
+            /dev/shm) to measure the store rather than the disk. With --cold, \
+            each configuration also closes the store after its puts, drops its \
+            file from the page cache, reopens it and reads every fragment once \
+            (op "get_cold"): how a node serves fragments from the disk after a \
+            restart or once they left the cache (on tmpfs nothing is dropped).
             """
     )
 
@@ -171,6 +175,9 @@ struct StoreBenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Longest time spent on each put or get run.", valueName: "seconds"))
     var seconds: Double = 2
 
+    @Flag(help: "Also read every fragment once from the medium, not the page cache (op get_cold).")
+    var cold = false
+
     func run() async throws {
         try await reportingFailures {
             if let size, !(1...(64 << 20)).contains(size) {
@@ -178,14 +185,14 @@ struct StoreBenchCommand: AsyncParsableCommand {
             }
             guard seconds > 0, seconds <= 600 else { throw Failure.usage("--seconds must be between 0 and 600") }
             guard FileSystemCheck.isDirectory(dir) else { throw Failure(kind: .runtime, description: "\(dir) is not a directory") }
-            if !json { print("op   size      batched  durable   ops/s        MB/s") }
+            if !json { print((cold ? "op       " : "op   ") + "size      batched  durable   ops/s        MB/s") }
             for valueBytes in size.map({ [$0] }) ?? [4 << 10, 64 << 10, 1 << 20] {
                 for batched in [false, true] {
                     for durable in [true, false] {
                         let folder = "\(dir)/flud-bench-store-\(getpid())-\(valueBytes)-\(batched)-\(durable)"
                         defer { try? FileManager.default.removeItem(atPath: folder) }
                         let benchmark = StoreBenchmark(directory: folder, valueBytes: valueBytes, batched: batched,
-                                                       durable: durable, seconds: seconds)
+                                                       durable: durable, seconds: seconds, cold: cold)
                         for result in try await benchmark.run() { printStoreResult(result) }
                     }
                 }
@@ -204,7 +211,7 @@ struct StoreBenchCommand: AsyncParsableCommand {
                 .field("mb_per_s", (result.megabytesPerSecond * 10).rounded() / 10)
                 .text)
         } else {
-            print(result.operation.padded(5) + formatBytes(result.valueBytes).padded(10)
+            print(result.operation.padded(cold ? 9 : 5) + formatBytes(result.valueBytes).padded(10)
                   + String(result.batched).padded(9) + String(result.durable).padded(10)
                   + String(Int(result.operationsPerSecond)).padded(13) + String(format2: result.megabytesPerSecond))
         }
