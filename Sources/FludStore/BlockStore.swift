@@ -296,6 +296,17 @@ public final class BlockStore: Sendable {
         try read { transaction in try body(payload(of: key, verify: verify, in: transaction)) }
     }
 
+    /// Asks the kernel to start reading the pages of a large fragment that a
+    /// get will want soon, without waiting for them. When its first and last
+    /// pages are in memory it costs a lookup and two `mincore` calls.
+    public func prefetch(_ key: ContentHash) {
+        try? read { transaction in
+            guard let record = try key.withUnsafeBytes({ try transaction.get($0, in: fragments) }),
+                  record.count >= readAheadBytes, !environment.isInMemory(record) else { return }
+            environment.willRead(record)
+        }
+    }
+
     /// A copy of the stored bytes of `key`, checksum verified.
     public func fragment(_ key: ContentHash) throws -> [UInt8] {
         try withFragment(key) { Array($0) }

@@ -241,6 +241,39 @@ struct BlockStoreTests {
         #expect(try store.scrub().isClean)
     }
 
+    /// A prefetch brings a fragment that is not in memory into the page cache
+    /// without a get; an unknown key is no error.
+    @Test func prefetchReadsAFragmentIntoThePageCache() async throws {
+        let scratch = try ScratchStore()
+        let bytes = deterministicBytes(1 << 20, seed: 13)
+        let key = ContentHash(fragment: bytes)
+        #expect(try await scratch.store.put(bytes, key: key, owner: alice, leaseExpiry: 100) == .stored)
+        // As after a restart: closed (nothing mapped), the file dropped from the cache.
+        scratch.store.close()
+        let file = open(scratch.directory + "/data.mdb", O_RDONLY)
+        try #require(file >= 0)
+        #expect(posix_fadvise(file, 0, 0, POSIX_FADV_DONTNEED) == 0)
+        close(file)
+        try scratch.reopen()
+        func resident() throws -> (resident: Int, pages: Int) {
+            try scratch.store.read { transaction in
+                residentPages(of: try #require(try key.withUnsafeBytes { try transaction.get($0, in: scratch.store.fragments) }))
+            }
+        }
+        let before = try resident()
+        #expect(before.resident < before.pages / 4, "\(before.resident) of \(before.pages) pages still cached (is \(scratch.directory) on tmpfs?)")
+        scratch.store.prefetch(key)
+        scratch.store.prefetch(ContentHash(fragment: [1, 2, 3]))
+        // The reads run in the background; give them up to 5 s.
+        var after = try resident()
+        for _ in 0..<500 where after.resident < after.pages {
+            try await Task.sleep(for: .milliseconds(10))
+            after = try resident()
+        }
+        #expect(after.resident == after.pages)
+        #expect(try scratch.store.fragment(key) == bytes)
+    }
+
     /// Bytes 1,000 and 4,100 lie on either side of the end of the payload's
     /// first page, which a read checks on its own to see whether to read
     /// ahead; 40,000 lies far behind it.
@@ -318,4 +351,16 @@ struct StoreTableTests {
         #expect(try scratch.store.table("node").entries().count == 1)
         await #expect(throws: StoreError.self) { try await reopened.set([1], for: []) }
     }
+}
+
+/// How many of the pages under `bytes` (inside a file mapping) are in the page
+/// cache, without touching them.
+private func residentPages(of bytes: UnsafeRawBufferPointer) -> (resident: Int, pages: Int) {
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = Int(bitPattern: bytes.baseAddress!) & ~(page - 1)
+    let length = Int(bitPattern: bytes.baseAddress!) + bytes.count - start
+    let pages = (length + page - 1) / page
+    var vector = [UInt8](repeating: 0, count: pages)
+    guard mincore(UnsafeMutableRawPointer(bitPattern: start), length, &vector) == 0 else { return (-1, pages) }
+    return (vector.filter { $0 & 1 != 0 }.count, pages)
 }

@@ -149,6 +149,11 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
             service.ledger.record(.fault, for: peer)
             return refuse(frame, .malformed, "\(error)", closing: false)
         }
+        if case let .retrieve(key) = request {
+            // Start the disk reads now, from the event loop: the task that
+            // answers may wait behind others for one of the pool's threads.
+            service.store.prefetch(key)
+        }
         startRequest { [service] allocator in
             await service.handle(request, requestID: frame.requestID, from: peer, allocator: allocator)
         }

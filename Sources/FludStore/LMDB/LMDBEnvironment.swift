@@ -71,6 +71,19 @@ final class LMDBEnvironment: @unchecked Sendable {
         _ = madvise(UnsafeMutableRawPointer(bitPattern: alignedStart), Int(end - alignedStart), MADV_WILLNEED)
     }
 
+    /// Whether the first and last pages of `bytes`, a value inside the map,
+    /// are in memory; asks the kernel (`mincore`) without touching them.
+    func isInMemory(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let start = bytes.baseAddress, !bytes.isEmpty else { return true }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var resident: UInt8 = 0
+        for address in [Int(bitPattern: start), Int(bitPattern: start) + bytes.count - 1] {
+            guard mincore(UnsafeMutableRawPointer(bitPattern: address & ~(page - 1)), 1, &resident) == 0,
+                  resident & 1 != 0 else { return false }
+        }
+        return true
+    }
+
     deinit {
         if !isClosed { mdb_env_close(environment) }
         pthread_rwlock_destroy(resizeLock)
