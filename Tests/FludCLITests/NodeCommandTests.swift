@@ -124,3 +124,28 @@ extension NodeCommandTests {
         #expect(phases.first?["success"] as? Double == 1.0)
     }
 }
+
+extension NodeCommandTests {
+    /// Both forms print a store and a retrieve phase per size and concurrency;
+    /// `--cold` names its retrieves retrieve_cold. The node's store goes away.
+    @Test(arguments: [false, true])
+    func benchNodePrintsEveryPhaseAsJSON(cold: Bool) throws {
+        let scratch = try Scratch()
+        let run = try Flud.run(["bench", "node", "--json", "--data", scratch.path, "--sizes", "65536",
+                                "--concurrency", "1,4", "--bytes-per-phase", "1048576"] + (cold ? ["--cold"] : []))
+        #expect(run.status == 0, "\(run.stderr)")
+        let phases = try run.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        let retrieve = cold ? "retrieve_cold" : "retrieve"
+        #expect(phases.map { $0["op"] as? String } == ["store", retrieve, "store", retrieve])
+        #expect(phases.map { $0["concurrency"] as? Int } == [1, 1, 4, 4])
+        for phase in phases {
+            #expect(phase["size"] as? Int == 65536 && phase["n"] as? Int == 16)
+            for field in ["mb_per_s", "ops_per_s", "p50_ms", "p99_ms"] {
+                #expect((phase[field] as? Double ?? 0) > 0, "\(field)")
+            }
+        }
+        #expect(try scratch.listing().isEmpty, "the benchmark's store is removed")
+    }
+}

@@ -7,7 +7,10 @@ import Logging
 /// Stores then retrieves `count` distinct fragments of `size` bytes on a node
 /// of this process over TCP on 127.0.0.1, `concurrency` requests in flight
 /// spread over `connections` connections. Stores are durable (fsync before
-/// the answer); retrieves are checked against their key by the client.
+/// the answer); retrieves are checked against their key by the client. With
+/// `cold`, the store's file is dropped from the page cache between a store
+/// phase and its retrieve phase (op "retrieve_cold"): the fragments just
+/// stored come from the medium, as those stored long ago or before a restart.
 struct NodeBenchmark {
     struct Phase {
         let operation: String
@@ -29,6 +32,7 @@ struct NodeBenchmark {
     let concurrencies: [Int]
     let bytesPerPhase: Int
     let connections: Int
+    var cold = false
     let report: (Phase) -> Void
 
     func run() async throws {
@@ -56,7 +60,9 @@ struct NodeBenchmark {
                     report(try await measure("store", size: size, concurrency: concurrency, count: count) { index in
                         try await pool[index % pool.count].store(fragments[index], key: keys[index])
                     })
-                    report(try await measure("retrieve", size: size, concurrency: concurrency, count: count) { index in
+                    if cold { try dropCachedPages(of: directory + "/data.mdb") }
+                    report(try await measure(cold ? "retrieve_cold" : "retrieve", size: size, concurrency: concurrency,
+                                             count: count) { index in
                         _ = try await pool[index % pool.count].retrieve(keys[index])
                     })
                 }

@@ -97,16 +97,6 @@ struct StoreBenchmark {
         return results
     }
 
-    /// Writes `path`'s dirty pages out, then asks the kernel to forget its
-    /// cached pages (tmpfs keeps them: there they are the file).
-    private func dropCachedPages(of path: String) throws {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { throw Failure(kind: .runtime, description: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        fdatasync(descriptor)
-        posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
-    }
-
     /// Awaits each put before the next; returns the indices stored before the time ran out.
     private func putOneByOne(_ fragments: [[UInt8]], keys: [ContentHash], owner: OwnerID, into store: BlockStore) async throws -> [Int] {
         let start = monotonicSeconds()

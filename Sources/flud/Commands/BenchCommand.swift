@@ -336,7 +336,10 @@ struct NodeBenchCommand: AsyncParsableCommand {
             directory under --data (durable: each store is fsynced before it is \
             answered), stores distinct random fragments then retrieves them (the \
             client checks each against its key), at each size and concurrency. \
-            MB/s = 10^6 bytes of fragment per second.
+            MB/s = 10^6 bytes of fragment per second. With --cold, the store's \
+            file is dropped from the page cache before each retrieve phase \
+            (op "retrieve_cold"), so fragments come from the disk, as those \
+            stored long ago or before a restart do (on tmpfs nothing is dropped).
             """
     )
 
@@ -355,6 +358,9 @@ struct NodeBenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Where to make the node's temporary store.", valueName: "dir"))
     var data: String = NSTemporaryDirectory()
 
+    @Flag(help: "Retrieve from the medium, not the page cache (op retrieve_cold).")
+    var cold = false
+
     @Flag(help: "Print one JSON object per phase instead of a table.")
     var json = false
 
@@ -367,10 +373,11 @@ struct NodeBenchCommand: AsyncParsableCommand {
             tuneAllocatorForFragmentTraffic()
             let directory = (data as NSString).appendingPathComponent("flud-bench-node-\(getpid())")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            if !json { print("op        size      conc  n       MB/s      ops/s     p50 ms   p99 ms") }
+            let opWidth = cold ? 15 : 10
+            if !json { print("op".padded(opWidth) + "size      conc  n       MB/s      ops/s     p50 ms   p99 ms") }
             let json = self.json
             try await NodeBenchmark(directory: directory, sizes: sizes, concurrencies: concurrencies,
-                                    bytesPerPhase: bytesPerPhase, connections: connections) { phase in
+                                    bytesPerPhase: bytesPerPhase, connections: connections, cold: cold) { phase in
                 if json {
                     print(JSONLine().field("op", phase.operation).field("size", phase.size)
                         .field("concurrency", phase.concurrency).field("n", phase.count)
@@ -379,7 +386,7 @@ struct NodeBenchCommand: AsyncParsableCommand {
                         .field("p50_ms", (phase.percentile(0.5) * 100).rounded() / 100)
                         .field("p99_ms", (phase.percentile(0.99) * 100).rounded() / 100).text)
                 } else {
-                    print(phase.operation.padded(10) + formatBytes(phase.size).padded(10) + String(phase.concurrency).padded(6)
+                    print(phase.operation.padded(opWidth) + formatBytes(phase.size).padded(10) + String(phase.concurrency).padded(6)
                           + String(phase.count).padded(8) + String(Int(phase.megabytesPerSecond)).padded(10)
                           + String(Int(phase.operationsPerSecond)).padded(10)
                           + String(format2: phase.percentile(0.5)).padded(9) + String(format2: phase.percentile(0.99)))
