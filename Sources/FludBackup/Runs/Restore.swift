@@ -41,6 +41,8 @@ public struct Restore: Sendable {
     let keys: UserKeys
     let network: FragmentNetwork
     let options: Options
+    /// Restored files are synced in shared rounds, off the cooperative threads.
+    private let syncs = FileSystemSyncs()
 
     public init(keys: UserKeys, network: FragmentNetwork, options: Options) {
         self.keys = keys
@@ -207,25 +209,10 @@ public struct Restore: Sendable {
                 outcomes.append((entry, error))
             }
         }
-        // One sync per file system, found once per directory.
-        var syncedDevices: [UInt64: Bool] = [:]
-        var directoryDevices: [String: UInt64] = [:]
-        func synced(_ directory: String) -> Bool {
-            if directoryDevices[directory] == nil {
-                let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                guard descriptor >= 0 else { return false }
-                defer { close(descriptor) }
-                var info = stat()
-                guard fstat(descriptor, &info) == 0 else { return false }
-                let device = UInt64(info.st_dev)
-                directoryDevices[directory] = device
-                if syncedDevices[device] == nil { syncedDevices[device] = Self.syncFileSystem(descriptor) }
-            }
-            return syncedDevices[directoryDevices[directory]!] == true
-        }
+        let synced = await syncs.sync(Set(written.map { ($0.temporary as NSString).deletingLastPathComponent }))
         for (entry, temporary) in written {
             do {
-                guard synced((temporary as NSString).deletingLastPathComponent) else {
+                guard synced else {
                     throw BackupError.uploadFailed("cannot sync the file system under \(temporary)")
                 }
                 try moveIntoPlace(temporary, entry, at: target(of: entry.path))
@@ -238,24 +225,16 @@ public struct Restore: Sendable {
         return outcomes
     }
 
-    /// syncfs(2): everything written to the file system holding `descriptor`
-    /// reaches the disk. Glibc declares it only for _GNU_SOURCE, which the
-    /// Swift Glibc module leaves out, so it is looked up once at run time.
-    private static func syncFileSystem(_ descriptor: Int32) -> Bool {
-        guard let syncfs = syncfsFunction else { sync(); return true }
-        return syncfs(descriptor) == 0
-    }
-
-    private static let syncfsFunction: (@convention(c) (Int32) -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs")
-        .map { unsafeBitCast($0, to: (@convention(c) (Int32) -> Int32).self) }
-
     /// Runs `write` on a temporary file beside `destination`, syncs it,
     /// renames it into place and sets the entry's mode and times; on any
     /// error the temporary file goes and `destination` is left as it was.
     private func writeAtomically(_ entry: Manifest.Entry, at destination: String,
                                  _ write: (Int32) async throws -> Void) async throws {
-        let temporary = try await writeTemporary(for: destination, syncing: true, write)
+        let temporary = try await writeTemporary(for: destination, write)
         do {
+            guard await syncs.sync([(temporary as NSString).deletingLastPathComponent]) else {
+                throw BackupError.uploadFailed("cannot sync the file system under \(temporary)")
+            }
             try moveIntoPlace(temporary, entry, at: destination)
         } catch {
             unlink(temporary)
@@ -263,18 +242,14 @@ public struct Restore: Sendable {
         }
     }
 
-    /// A new temporary file beside `destination`, written by `write` (and
-    /// synced if asked); removed again if anything fails.
-    private func writeTemporary(for destination: String, syncing: Bool = false,
-                                _ write: (Int32) async throws -> Void) async throws -> String {
+    /// A new temporary file beside `destination`, written by `write`; removed
+    /// again if anything fails.
+    private func writeTemporary(for destination: String, _ write: (Int32) async throws -> Void) async throws -> String {
         let temporary = destination + ".flud-restore-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw BackupError.uploadFailed("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         do {
             try await write(descriptor)
-            if syncing, fsync(descriptor) != 0 {
-                throw BackupError.uploadFailed("cannot write \(destination): \(String(cString: strerror(errno)))")
-            }
             close(descriptor)
             return temporary
         } catch {
