@@ -32,6 +32,9 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
     private var readingPaused = false
     private var context: ChannelHandlerContext?
     private var handshakeDeadline: Scheduled<Void>?
+    /// A flush is queued behind the event loop's other tasks, so answers
+    /// finished meanwhile leave in one write rather than a syscall each.
+    private var flushQueued = false
 
     init(identity: PeerIdentity, service: FragmentService, limits: FragmentServer.Limits,
          counter: ConnectionCounter, logger: Logger) {
@@ -226,11 +229,21 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
 
     private func write(_ buffer: ByteBuffer) {
         guard let context, context.channel.isActive else { return }
-        context.writeAndFlush(NIOAny(buffer), promise: nil)
+        context.write(NIOAny(buffer), promise: nil)
+        guard !flushQueued else { return }
+        flushQueued = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            handler.value.flushQueued = false
+            handler.value.context?.flush()
+        }
     }
 
+    /// Closes the connection once what was written is flushed (a close
+    /// would drop unflushed answers, such as the error that explains it).
     private func close() {
         phase = .closing
+        context?.flush()
         context?.close(promise: nil)
     }
 }

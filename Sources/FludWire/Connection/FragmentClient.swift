@@ -185,6 +185,10 @@ final class ClientHandler: ChannelInboundHandler {
     private var pending: [UInt32: (kind: RequestKind, promise: EventLoopPromise<[UInt8]>, timeout: Scheduled<Void>)] = [:]
     private var closedError: WireError?
     private let timeout: TimeAmount
+    /// A flush is queued behind the event loop's other tasks: the requests
+    /// that tasks submit meanwhile leave in one write (one segment, one
+    /// wake-up of the node) instead of a syscall each.
+    private var flushQueued = false
 
     init(timeout: TimeAmount) {
         self.timeout = timeout
@@ -210,8 +214,15 @@ final class ClientHandler: ChannelInboundHandler {
             handler.value.complete(requestID, with: .failure(WireError.timedOut("no answer to \(kind) in time")))
         }
         pending[requestID] = (kind, promise, timeout)
-        context.writeAndFlush(NIOAny(frame)).whenFailure { error in
+        context.write(NIOAny(frame)).whenFailure { error in
             handler.value.complete(requestID, with: .failure(WireError.unreachable("the connection broke (\(error))")))
+        }
+        if !flushQueued {
+            flushQueued = true
+            context.eventLoop.execute {
+                handler.value.flushQueued = false
+                handler.value.context?.flush()
+            }
         }
         return promise.futureResult
     }
