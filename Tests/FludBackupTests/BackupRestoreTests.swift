@@ -185,8 +185,13 @@ struct BackupRestoreTests {
         await network.kill([2, 5, 6])
         let restorer = try await network.join(keys)
         let target = scratch.path + "/restored"
-        let summary = try await Restore(keys: keys, network: restorer, options: Restore.Options(target: target)).run { _ in }
+        // A budget smaller than the files restored at once, so files wait on one another's chunks.
+        var restoreOptions = Restore.Options(target: target)
+        restoreOptions.parallelChunks = 2
+        let restore = Restore(keys: keys, network: restorer, options: restoreOptions)
+        let summary = try await restore.run { _ in }
         #expect(!summary.failed.isEmpty, "with 3 of 8 nodes gone, about half the 3+1 chunks lost 2 fragments or more")
+        #expect(restore.chunkBudget.available == 2, "files that failed gave back the chunks they held")
         #expect(summary.files + summary.failed.count == 12)
         for index in 0..<12 {
             let path = source + "/file-\(index)"

@@ -16,10 +16,12 @@ public struct Restore: Sendable {
         public var paths: [String] = []
         /// Replace existing files.
         public var force = false
-        /// Chunks one file fetches at once.
-        public var parallelChunks = 4
+        /// Chunks fetched at once beyond each file's first, shared by the
+        /// files being restored: the last large file of a restore gets them
+        /// all, rather than a fixed few while the cores wait.
+        public var parallelChunks = 32
         /// Files restored at once.
-        public var parallelFiles = 8
+        public var parallelFiles = 16
 
         public init(target: String) {
             self.target = target
@@ -43,11 +45,13 @@ public struct Restore: Sendable {
     let options: Options
     /// Restored files are synced in shared rounds, off the cooperative threads.
     private let syncs = FileSystemSyncs()
+    let chunkBudget: ChunkBudget
 
     public init(keys: UserKeys, network: FragmentNetwork, options: Options) {
         self.keys = keys
         self.network = network
         self.options = options
+        chunkBudget = ChunkBudget(options.parallelChunks)
     }
 
     public func run(report: @escaping @Sendable (Summary) -> Void) async throws -> Summary {
@@ -267,25 +271,34 @@ public struct Restore: Sendable {
         setAttributes(of: entry, at: destination)
     }
 
+    /// Fetches the chunks (in parallel, as far as the shared budget allows)
+    /// and writes them in order. Every chunk started and not yet written past
+    /// the first holds one unit of the budget.
     private func writeChunks(_ chunks: [ChunkRef], to descriptor: Int32, path destination: String, transfer: ObjectTransfer) async throws {
         var next = 0
+        var outstanding = 0
+        defer { chunkBudget.giveBack(max(0, outstanding - 1)) }
         try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             var pending: [Int: [UInt8]] = [:]
             var written = 0
-            func start() {
-                guard next < chunks.count else { return }
-                let index = next
-                next += 1
-                group.addTask { (index, try await transfer.download(chunks[index])) }
+            func startMore() {
+                while next < chunks.count, outstanding == 0 || chunkBudget.take() {
+                    let index = next
+                    next += 1
+                    outstanding += 1
+                    group.addTask { (index, try await transfer.download(chunks[index])) }
+                }
             }
-            for _ in 0..<options.parallelChunks { start() }
+            startMore()
             while let (index, bytes) = try await group.next() {
                 pending[index] = bytes
                 while let ready = pending.removeValue(forKey: written) {
                     try writeAll(ready[...], to: descriptor, path: destination)
                     written += 1
+                    outstanding -= 1
+                    if outstanding > 0 { chunkBudget.giveBack(1) }
                 }
-                start()
+                startMore()
             }
         }
     }
@@ -317,5 +330,33 @@ public struct Restore: Sendable {
 
     private static func time(_ nanoseconds: Int64) -> Glibc.timespec {
         Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+}
+
+/// Units a restore's files draw on to fetch more than one chunk at a time.
+final class ChunkBudget: @unchecked Sendable {
+    private let lock = NSLock()
+    private var left: Int
+
+    init(_ units: Int) {
+        left = max(0, units)
+    }
+
+    /// One unit, if any is left.
+    func take() -> Bool {
+        lock.withLock {
+            guard left > 0 else { return false }
+            left -= 1
+            return true
+        }
+    }
+
+    func giveBack(_ units: Int) {
+        lock.withLock { left += units }
+    }
+
+    /// Units not taken.
+    var available: Int {
+        lock.withLock { left }
     }
 }
