@@ -32,9 +32,7 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
     private var readingPaused = false
     private var context: ChannelHandlerContext?
     private var handshakeDeadline: Scheduled<Void>?
-    /// A flush is queued behind the event loop's other tasks, so answers
-    /// finished meanwhile leave in one write rather than a syscall each.
-    private var flushQueued = false
+    private let flushes = FlushCoalescer()
 
     init(identity: PeerIdentity, service: FragmentService, limits: FragmentServer.Limits,
          counter: ConnectionCounter, logger: Logger) {
@@ -229,14 +227,7 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
 
     private func write(_ buffer: ByteBuffer) {
         guard let context, context.channel.isActive else { return }
-        context.write(NIOAny(buffer), promise: nil)
-        guard !flushQueued else { return }
-        flushQueued = true
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            handler.value.flushQueued = false
-            handler.value.context?.flush()
-        }
+        flushes.write(NIOAny(buffer), on: context, promise: nil)
     }
 
     /// Closes the connection once what was written is flushed (a close

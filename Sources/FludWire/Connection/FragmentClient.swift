@@ -185,10 +185,7 @@ final class ClientHandler: ChannelInboundHandler {
     private var pending: [UInt32: (kind: RequestKind, promise: EventLoopPromise<[UInt8]>, timeout: Scheduled<Void>)] = [:]
     private var closedError: WireError?
     private let timeout: TimeAmount
-    /// A flush is queued behind the event loop's other tasks: the requests
-    /// that tasks submit meanwhile leave in one write (one segment, one
-    /// wake-up of the node) instead of a syscall each.
-    private var flushQueued = false
+    private let flushes = FlushCoalescer()
 
     init(timeout: TimeAmount) {
         self.timeout = timeout
@@ -214,16 +211,11 @@ final class ClientHandler: ChannelInboundHandler {
             handler.value.complete(requestID, with: .failure(WireError.timedOut("no answer to \(kind) in time")))
         }
         pending[requestID] = (kind, promise, timeout)
-        context.write(NIOAny(frame)).whenFailure { error in
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
             handler.value.complete(requestID, with: .failure(WireError.unreachable("the connection broke (\(error))")))
         }
-        if !flushQueued {
-            flushQueued = true
-            context.eventLoop.execute {
-                handler.value.flushQueued = false
-                handler.value.context?.flush()
-            }
-        }
+        flushes.write(NIOAny(frame), on: context, promise: written)
         return promise.futureResult
     }
 
