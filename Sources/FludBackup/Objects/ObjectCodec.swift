@@ -41,20 +41,7 @@ struct ObjectCodec: Sendable {
 
     /// The plaintext from `fragments` (index → bytes; any k of them).
     func open(_ fragments: [Int: [UInt8]], chunk: ChunkRef) throws -> [UInt8] {
-        let object = chunk.object
-        let code = try ReedSolomon(dataShards: object.dataShards, parityShards: object.parityShards)
-        let stripe = StripeBuffer(dataShards: object.dataShards, parityShards: object.parityShards, dataBytes: object.sealedLength)
-        let shardLength = stripe.shardLength
-        var present = ShardSet()
-        for (index, bytes) in fragments where bytes.count == shardLength && index < code.totalShards {
-            bytes.withUnsafeBytes { stripe.shard(index).copyMemory(from: $0) }
-            present.insert(index)
-        }
-        try code.reconstruct(stripe, present: present, wanted: .first(object.dataShards))
-        var sealed: [UInt8] = []
-        sealed.reserveCapacity(object.dataShards * shardLength)
-        for index in 0..<object.dataShards { sealed += stripe.shard(index) }
-        sealed.removeLast(sealed.count - object.sealedLength)
+        let sealed = try sealedBytes(from: fragments, object: chunk.object)
         let payload: [UInt8]
         do {
             payload = try cipher.open(sealed, plaintextHash: chunk.plaintextHash)
@@ -66,6 +53,30 @@ struct ObjectCodec: Sendable {
             throw BackupError.corruptObject("chunk \(chunk.hash.prefix(16)) does not match its hash")
         }
         return plaintext
+    }
+
+    /// The sealed bytes: the data shards one after the other. They are joined
+    /// straight from the fragments when all came (the usual case), and only
+    /// otherwise go through a stripe to be rebuilt.
+    private func sealedBytes(from fragments: [Int: [UInt8]], object: ObjectRef) throws -> [UInt8] {
+        let code = try ReedSolomon(dataShards: object.dataShards, parityShards: object.parityShards)
+        let shardLength = StripeBuffer.shardLength(dataBytes: object.sealedLength, dataShards: object.dataShards)
+        var sealed: [UInt8] = []
+        sealed.reserveCapacity(object.dataShards * shardLength)
+        if (0..<object.dataShards).allSatisfy({ fragments[$0]?.count == shardLength }) {
+            for index in 0..<object.dataShards { sealed += fragments[index]! }
+        } else {
+            let stripe = StripeBuffer(dataShards: object.dataShards, parityShards: object.parityShards, dataBytes: object.sealedLength)
+            var present = ShardSet()
+            for (index, bytes) in fragments where bytes.count == shardLength && index < code.totalShards {
+                bytes.withUnsafeBytes { stripe.shard(index).copyMemory(from: $0) }
+                present.insert(index)
+            }
+            try code.reconstruct(stripe, present: present, wanted: .first(object.dataShards))
+            for index in 0..<object.dataShards { sealed += stripe.shard(index) }
+        }
+        sealed.removeLast(sealed.count - object.sealedLength)
+        return sealed
     }
 }
 
