@@ -44,10 +44,14 @@ final class FileSystemSyncs: @unchecked Sendable {
             if round.isEmpty { draining = false }
             lock.unlock()
             if round.isEmpty { return }
+            // Each directory looked at once per round, each file system synced once.
             var synced: [UInt64: Bool] = [:]
+            var outcomes: [String: Bool] = [:]
+            for directory in round.reduce(into: Set<String>(), { $0.formUnion($1.directories) }) {
+                outcomes[directory] = Self.syncFileSystem(holding: directory, synced: &synced)
+            }
             for waiter in round {
-                let succeeded = waiter.directories.allSatisfy { Self.syncFileSystem(holding: $0, synced: &synced) }
-                waiter.continuation.resume(returning: succeeded)
+                waiter.continuation.resume(returning: waiter.directories.allSatisfy { outcomes[$0] == true })
             }
         }
     }
