@@ -51,8 +51,14 @@ public final class DHTNode: Sendable {
     ///   - queriesPerSecondPerIP: queries answered per second from one IP
     ///     address (twice as many in a burst); more are dropped unanswered.
     ///   - itemLifetime: seconds a BEP 44 item is kept after its last put.
+    ///   - queryTimeout: the longest a query waits for its answer.
+    ///   - minimumQueryWait: the shortest: a query to a contact that usually
+    ///     answers fast still waits this long (resending within it) before
+    ///     the contact counts as failed. 100 ms covers the stalls of a busy
+    ///     host; on a heavily loaded one, longer keeps live contacts in lookups.
     public static func start(id: NodeID = .random(), host: String = "127.0.0.1", port: Int = 0,
                              readOnly: Bool = false, queryTimeout: TimeAmount = .seconds(2),
+                             minimumQueryWait: TimeAmount = .milliseconds(100),
                              queriesPerSecondPerIP: Double = defaultQueriesPerSecondPerIP,
                              itemLifetime: Double = defaultItemLifetime,
                              group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> DHTNode {
@@ -63,7 +69,8 @@ public final class DHTNode: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = KRPCHandler(ownID: id, readOnly: readOnly, queriesPerSecondPerIP: queriesPerSecondPerIP,
-                                              itemLifetime: itemLifetime, eventLoop: channel.eventLoop, clock: { monotonicNow() })
+                                              itemLifetime: itemLifetime, minimumWait: Double(minimumQueryWait.nanoseconds) / 1e9,
+                                              eventLoop: channel.eventLoop, clock: { monotonicNow() })
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

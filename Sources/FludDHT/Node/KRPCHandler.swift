@@ -31,6 +31,10 @@ final class KRPCHandler: ChannelInboundHandler {
     /// (at 10 % loss each way, a single try fails 19 % of the time, two 3.6 %).
     /// Cleared by any datagram from the address.
     private var unresponsive: [SocketAddress: Double] = [:]
+    /// Seconds a query to a contact that is not a suspect waits at least,
+    /// however fast its round trips: a busy host's scheduling stalls must
+    /// not pass for a dead contact.
+    let minimumWait: Double
     /// Seconds a contact that timed out stays a suspect.
     static let suspectSeconds: Double = 5 * 60
     /// Queries sent, for `flud bench dht`'s messages per lookup.
@@ -63,12 +67,12 @@ final class KRPCHandler: ChannelInboundHandler {
     }
 
     /// Four smoothed round trips of this address (or of all answers so far),
-    /// at least 100 ms (loaded loopback hosts stall that long) and at most
-    /// `ceiling`. A suspect gets two round trips and at least 25 ms: it is
-    /// probably dead, and a live one's late answer still clears it.
+    /// at least `minimumWait` and at most `ceiling`. A suspect gets two round
+    /// trips and at least 25 ms: it is probably dead, and a live one's late
+    /// answer still clears it.
     private func adaptiveTimeout(for address: SocketAddress, ceiling: TimeAmount, suspect: Bool) -> TimeAmount {
         guard let roundTrip = roundTrips[address] ?? overallRoundTrip else { return suspect ? .milliseconds(100) : ceiling }
-        let seconds = suspect ? max(0.025, 2 * roundTrip) : max(0.1, 4 * roundTrip)
+        let seconds = suspect ? max(0.025, 2 * roundTrip) : max(minimumWait, 4 * roundTrip)
         return min(ceiling, .nanoseconds(Int64(seconds * 1e9)))
     }
 
@@ -104,9 +108,10 @@ final class KRPCHandler: ChannelInboundHandler {
         unresponsive[address] = now
     }
 
-    init(ownID: NodeID, readOnly: Bool, queriesPerSecondPerIP: Double, itemLifetime: Double, eventLoop: EventLoop,
-         clock: @escaping @Sendable () -> Double) {
+    init(ownID: NodeID, readOnly: Bool, queriesPerSecondPerIP: Double, itemLifetime: Double, minimumWait: Double = 0.1,
+         eventLoop: EventLoop, clock: @escaping @Sendable () -> Double) {
         self.ownID = ownID
+        self.minimumWait = minimumWait
         items = ItemStore(lifetime: itemLifetime)
         self.readOnly = readOnly
         answerBudget = TokenBuckets(rate: queriesPerSecondPerIP, burst: 2 * queriesPerSecondPerIP)
