@@ -102,10 +102,9 @@ public final class FragmentClient: Sendable {
     public func store(_ bytes: [UInt8], key: ContentHash? = nil, leaseExpiry: UInt64 = 0) async throws -> StoreOutcome {
         let key = key ?? ContentHash(fragment: bytes)
         let answer = try await bytes.withUnsafeBytes { payload in
-            let frame = channel.allocator.frame(kind: RequestKind.store.rawValue, requestID: 0,
-                                                head: Request.store(key: key, leaseExpiry: leaseExpiry, bytes: []).encodedHead,
-                                                payload: payload)
-            return Self.send(kind: .store, frame: frame, on: channel, handler: handler)
+            let body = channel.allocator.requestBody(head: Request.store(key: key, leaseExpiry: leaseExpiry, bytes: []).encodedHead,
+                                                     payload: payload)
+            return Self.send(kind: .store, body: body, on: channel, handler: handler)
         }.get()
         guard answer.count == 1, let outcome = StoreOutcome(rawValue: answer[0]) else {
             throw WireError.malformed("a store answer must be one outcome byte")
@@ -161,16 +160,16 @@ public final class FragmentClient: Sendable {
 
     private static func send(kind: RequestKind, head: [UInt8], on channel: Channel,
                              handler: NIOLoopBound<ClientHandler>) async throws -> [UInt8] {
-        let frame = channel.allocator.frame(kind: kind.rawValue, requestID: 0, head: head)
-        return try await send(kind: kind, frame: frame, on: channel, handler: handler).get()
+        return try await send(kind: kind, body: channel.allocator.requestBody(head: head), on: channel, handler: handler).get()
     }
 
-    /// Sends `frame` (its request ID is filled in on the event loop, so IDs
-    /// rise in the order frames are written) and answers with the response body.
-    private static func send(kind: RequestKind, frame: ByteBuffer, on channel: Channel,
+    /// Sends a request of `body` (its header and request ID are written on the
+    /// event loop, so IDs rise in the order frames are written) and answers
+    /// with the response body.
+    private static func send(kind: RequestKind, body: ByteBuffer, on channel: Channel,
                              handler: NIOLoopBound<ClientHandler>) -> EventLoopFuture<[UInt8]> {
         channel.eventLoop.flatSubmit {
-            handler.value.send(frame, kind: kind)
+            handler.value.send(body, kind: kind)
         }
     }
 }
@@ -195,7 +194,7 @@ final class ClientHandler: ChannelInboundHandler {
         self.context = context
     }
 
-    func send(_ frame: ByteBuffer, kind: RequestKind) -> EventLoopFuture<[UInt8]> {
+    func send(_ body: ByteBuffer, kind: RequestKind) -> EventLoopFuture<[UInt8]> {
         guard let context else { fatalError("ClientHandler used before it was added to a pipeline") }
         let promise = context.eventLoop.makePromise(of: [UInt8].self)
         if let closedError {
@@ -204,8 +203,6 @@ final class ClientHandler: ChannelInboundHandler {
         }
         nextRequestID &+= 1
         let requestID = nextRequestID
-        var frame = frame
-        frame.setInteger(requestID, at: frame.readerIndex + 6)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let timeout = context.eventLoop.scheduleTask(in: timeout) { () -> Void in
             handler.value.complete(requestID, with: .failure(WireError.timedOut("no answer to \(kind) in time")))
@@ -215,7 +212,10 @@ final class ClientHandler: ChannelInboundHandler {
         written.futureResult.whenFailure { error in
             handler.value.complete(requestID, with: .failure(WireError.unreachable("the connection broke (\(error))")))
         }
-        flushes.write(NIOAny(frame), on: context, promise: written)
+        let header = context.channel.allocator.buffer(
+            bytes: Frame.header(kind: kind.rawValue, status: 0, requestID: requestID, bodyCount: body.readableBytes))
+        flushes.write(NIOAny(header), on: context, promise: nil)
+        flushes.write(NIOAny(body), on: context, promise: written)
         return promise.futureResult
     }
 

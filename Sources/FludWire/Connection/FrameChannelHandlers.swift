@@ -48,6 +48,17 @@ extension ByteBufferAllocator {
         return buffer
     }
 
+    /// A request's body alone, `head` then `payload`. ``ClientHandler`` writes
+    /// the header in front of it on the event loop, where the request ID is
+    /// chosen: setting the ID inside a shared buffer would copy the whole
+    /// frame (copy-on-write), a second copy of every stored fragment.
+    func requestBody(head: [UInt8], payload: UnsafeRawBufferPointer? = nil) -> ByteBuffer {
+        var buffer = buffer(capacity: head.count + (payload?.count ?? 0))
+        buffer.writeBytes(head)
+        if let payload { buffer.writeBytes(payload) }
+        return buffer
+    }
+
     /// An error response: the status and a one-sentence message.
     public func errorFrame(kind: UInt8, requestID: UInt32, status: WireStatus, message: String) -> ByteBuffer {
         frame(kind: kind | 0x80, status: status.rawValue, requestID: requestID, head: Array(message.utf8.prefix(512)))
