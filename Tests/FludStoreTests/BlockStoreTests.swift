@@ -241,6 +241,34 @@ struct BlockStoreTests {
         #expect(try store.scrub().isClean)
     }
 
+    /// Reads reuse reset LMDB read transactions: each renewed one must see
+    /// every commit made before it, also after the map grew under it.
+    @Test func eachReadSeesEveryEarlierCommitAlsoAfterTheMapGrew() async throws {
+        var options = BlockStore.Options()
+        options.initialMapSize = 1 << 20
+        options.capacity = 64 << 20
+        let scratch = try ScratchStore(options: options)
+        let store = scratch.store!
+        var keys: [ContentHash] = []
+        for index in 0..<24 {
+            let bytes = deterministicBytes(256 << 10, seed: UInt64(500 + index))
+            let key = ContentHash(fragment: bytes)
+            #expect(try !store.contains(key), "fragment \(index) before its put")
+            _ = try await store.put(bytes, key: key, owner: alice, leaseExpiry: 1)
+            #expect(try store.fragment(key) == bytes, "fragment \(index) after its put")
+            keys.append(key)
+        }
+        // Many readers at once, each transaction given back and taken again.
+        let stored = keys
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for task in 0..<16 {
+                group.addTask { try (0..<50).reduce(0) { sum, round in try sum + store.withFragment(stored[(task + round) % stored.count]) { $0.count } } }
+            }
+            for try await total in group { #expect(total == 50 * (256 << 10)) }
+        }
+        #expect(try store.scrub().isClean)
+    }
+
     /// A prefetch brings a fragment that is not in memory into the page cache
     /// without a get; an unknown key is no error.
     @Test func prefetchReadsAFragmentIntoThePageCache() async throws {

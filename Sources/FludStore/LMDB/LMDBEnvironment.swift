@@ -1,4 +1,5 @@
 internal import CLMDB
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,6 +21,13 @@ final class LMDBEnvironment: @unchecked Sendable {
     private(set) var mapSize: Int
     /// Set by `close()`, under the exclusive lock; checked under the shared one.
     private var isClosed = false
+    /// Read transactions between uses, reset (`mdb_txn_reset`): renewing one
+    /// costs less than beginning one, which under `MDB_NOTLS` allocates the
+    /// transaction and takes the lock file's mutex to find a reader slot. A
+    /// reset transaction holds its slot but pins no snapshot.
+    private let idleReaders = Mutex<[IdleReader]>([])
+    /// Idle read transactions kept; more are aborted (their slots freed).
+    private static let idleReaderLimit = 32
 
     struct Options {
         var mapSize: Int
@@ -85,7 +93,10 @@ final class LMDBEnvironment: @unchecked Sendable {
     }
 
     deinit {
-        if !isClosed { mdb_env_close(environment) }
+        if !isClosed {
+            abortIdleReaders()
+            mdb_env_close(environment)
+        }
         pthread_rwlock_destroy(resizeLock)
         resizeLock.deallocate()
     }
@@ -97,6 +108,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         defer { pthread_rwlock_unlock(resizeLock) }
         guard !isClosed else { return }
         isClosed = true
+        abortIdleReaders()
         mdb_env_close(environment)
     }
 
@@ -110,10 +122,38 @@ final class LMDBEnvironment: @unchecked Sendable {
         pthread_rwlock_rdlock(resizeLock)
         defer { pthread_rwlock_unlock(resizeLock) }
         guard !isClosed else { throw LMDBError.closed }
+        let transaction = try startReader()
+        defer { finishReader(transaction) }
+        return try body(LMDBTransaction(handle: transaction))
+    }
+
+    /// An idle read transaction renewed, or a new one.
+    private func startReader() throws(LMDBError) -> OpaquePointer {
+        if let idle = idleReaders.withLock({ $0.popLast() })?.transaction {
+            if mdb_txn_renew(idle) == 0 { return idle }
+            mdb_txn_abort(idle)
+        }
         var transaction: OpaquePointer?
         try lmdb("mdb_txn_begin(read)") { mdb_txn_begin(environment, nil, UInt32(MDB_RDONLY), &transaction) }
-        defer { mdb_txn_abort(transaction) }
-        return try body(LMDBTransaction(handle: transaction!))
+        return transaction!
+    }
+
+    /// Ends a read transaction and keeps its handle for the next reader.
+    private func finishReader(_ transaction: OpaquePointer) {
+        mdb_txn_reset(transaction)
+        let kept = idleReaders.withLock { idle in
+            guard idle.count < Self.idleReaderLimit else { return false }
+            idle.append(IdleReader(transaction: transaction))
+            return true
+        }
+        if !kept { mdb_txn_abort(transaction) }
+    }
+
+    /// Frees the idle read transactions; before the environment closes.
+    private func abortIdleReaders() {
+        for idle in idleReaders.withLock({ idle in defer { idle.removeAll() }; return idle }) {
+            mdb_txn_abort(idle.transaction)
+        }
     }
 
     /// Runs `body` in a write transaction, committed if it returns and aborted if it throws.
@@ -159,6 +199,12 @@ final class LMDBEnvironment: @unchecked Sendable {
         guard !isClosed else { throw LMDBError.closed }
         try lmdb("mdb_env_sync") { mdb_env_sync(environment, 1) }
     }
+}
+
+/// A reset read transaction waiting for its next use; only one thread holds
+/// it at a time (taken from and given back to the pool under its lock).
+private struct IdleReader: @unchecked Sendable {
+    let transaction: OpaquePointer
 }
 
 /// A named database inside an environment.
