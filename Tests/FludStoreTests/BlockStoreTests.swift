@@ -17,6 +17,14 @@ final class ScratchStore {
         store = try BlockStore(directory: scratch.path, options: options)
     }
 
+    /// A store whose map starts at 1 MiB and may grow to `capacity` bytes.
+    static func growing(to capacity: Int) throws -> ScratchStore {
+        var options = BlockStore.Options()
+        options.initialMapSize = 1 << 20
+        options.capacity = capacity
+        return try ScratchStore(options: options)
+    }
+
     func reopen(options: BlockStore.Options = .init()) throws {
         store.close()
         store = nil
@@ -217,10 +225,7 @@ struct BlockStoreTests {
     }
 
     @Test func theMapGrowsByItselfThenStopsAtCapacity() async throws {
-        var options = BlockStore.Options()
-        options.initialMapSize = 1 << 20
-        options.capacity = 8 << 20
-        let scratch = try ScratchStore(options: options)
+        let scratch = try ScratchStore.growing(to: 8 << 20)
         let store = scratch.store!
         var stored: [[UInt8]] = []
         var full = false
@@ -244,10 +249,7 @@ struct BlockStoreTests {
     /// Reads reuse reset LMDB read transactions: each renewed one must see
     /// every commit made before it, also after the map grew under it.
     @Test func eachReadSeesEveryEarlierCommitAlsoAfterTheMapGrew() async throws {
-        var options = BlockStore.Options()
-        options.initialMapSize = 1 << 20
-        options.capacity = 64 << 20
-        let scratch = try ScratchStore(options: options)
+        let scratch = try ScratchStore.growing(to: 64 << 20)
         let store = scratch.store!
         var keys: [ContentHash] = []
         for index in 0..<24 {
