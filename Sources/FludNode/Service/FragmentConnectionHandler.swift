@@ -214,6 +214,8 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
             logger.notice("closing a connection that broke the framing", metadata: ["error": "\(error)"])
             if case let .ready(peer) = phase { service.ledger.record(.fault, for: peer) }
             write(allocator.errorFrame(kind: 0, requestID: 0, status: error.status, message: error.description))
+        } else {
+            logger.debug("closing a connection after an error", metadata: ["error": "\(error)"])
         }
         close()
     }

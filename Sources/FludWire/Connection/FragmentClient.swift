@@ -32,27 +32,30 @@ public final class FragmentClient: Sendable {
                                connectTimeout: TimeAmount = .seconds(5), requestTimeout: TimeAmount = .seconds(60),
                                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> FragmentClient {
         let channel: Channel
+        let handler: NIOLoopBound<ClientHandler>
         do {
-            channel = try await ClientBootstrap(group: group)
+            // The handler is kept from the initializer, not looked up later:
+            // a node that hangs up at once empties the pipeline, and the
+            // handshake should then fail with the reason, not a missing handler.
+            (channel, handler) = try await ClientBootstrap(group: group)
                 .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelOption(.recvAllocator, value: FrameInboundHandler.receiveBuffers)
-                .channelInitializer { channel in
+                .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let handler = ClientHandler(timeout: requestTimeout)
                         try channel.pipeline.syncOperations.addHandler(FrameInboundHandler(maximumBodySize: maximumBodySize))
-                        try channel.pipeline.syncOperations.addHandler(ClientHandler(timeout: requestTimeout))
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
                     }
                 }
-                .connect(host: host, port: port).get()
         } catch {
             throw WireError.unreachable("cannot connect to \(host):\(port) (\(connectionFailure(error)))")
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        let address = try channel.remoteAddress ?? SocketAddress(ipAddress: host, port: port)
         do {
             let nodeKey = try await handshake(channel: channel, handler: handler, identity: identity, expecting: expecting)
-            return FragmentClient(nodeKey: nodeKey, identityKey: identity.publicKey, address: channel.remoteAddress!, channel: channel,
+            return FragmentClient(nodeKey: nodeKey, identityKey: identity.publicKey, address: address, channel: channel,
                                   handler: handler, requestTimeout: requestTimeout)
         } catch {
             try? await channel.close()
