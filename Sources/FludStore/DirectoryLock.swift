@@ -14,17 +14,31 @@ final class DirectoryLock: @unchecked Sendable {
         guard descriptor >= 0 else {
             throw .cannotOpen(directory: directory, reason: String(cString: strerror(errno)))
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            var buffer = [UInt8](repeating: 0, count: 32)
-            let count = pread(descriptor, &buffer, buffer.count, 0)
-            close(descriptor)
-            let pid = count > 0 ? Int32(String(decoding: buffer[..<count], as: UTF8.self).trimmingSpaces) : nil
-            throw .inUse(directory: directory, byProcess: pid)
+        // A child this process is spawning holds a copy of every descriptor
+        // (close-on-exec ones too) until its exec, and with it our flock: a
+        // store closed and reopened meanwhile finds its own pid as the owner.
+        // That passes within milliseconds; another process's lock does not.
+        var attempts = 0
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let owner = Self.owner(descriptor)
+            attempts += 1
+            guard owner == getpid(), attempts < 50 else {
+                close(descriptor)
+                throw .inUse(directory: directory, byProcess: owner)
+            }
+            usleep(10_000)
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(descriptor, 0)
         _ = pwrite(descriptor, pid, pid.count, 0)
         self.descriptor = descriptor
+    }
+
+    /// The pid the lock's holder wrote, if any.
+    private static func owner(_ descriptor: Int32) -> Int32? {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = pread(descriptor, &buffer, buffer.count, 0)
+        return count > 0 ? Int32(String(decoding: buffer[..<count], as: UTF8.self).trimmingSpaces) : nil
     }
 
     deinit {

@@ -337,6 +337,19 @@ struct BlockStoreTests {
         }
     }
 
+    /// What a child this process is spawning does: it holds a copy of the
+    /// lock until its exec. The store waits for it instead of refusing.
+    @Test func aLockThisProcessHoldsForAMomentIsWaitedFor() throws {
+        let scratch = try TemporaryDirectory()
+        let copy = open(scratch.file("flud-store.lock"), O_RDWR | O_CREAT, 0o644)
+        #expect(flock(copy, LOCK_EX) == 0)
+        let pid = Array("\(getpid())\n".utf8)
+        #expect(pwrite(copy, pid, pid.count, 0) == pid.count)
+        Thread { usleep(100_000); close(copy) }.start()
+        let store = try BlockStore(directory: scratch.path)
+        store.close()
+    }
+
     @Test func aDataFileThatIsNotLMDBIsRefused() throws {
         let scratch = try TemporaryDirectory()
         let directory = scratch.path
