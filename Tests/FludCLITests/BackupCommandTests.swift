@@ -9,21 +9,21 @@ import Glibc
 /// runs them, against 12 `flud node` processes, 4 of which are SIGKILLed.
 @Suite(.timeLimit(.minutes(5)))
 struct BackupCommandTests {
-    @Test func backUpLoseAThirdOfTheNodesAndTheMachineRestoreFromThePhrase() throws {
+    @Test func backUpLoseAThirdOfTheNodesAndTheMachineRestoreFromThePhrase() async throws {
         let scratch = try Scratch()
         var nodes: [NodeProcess] = []
         for index in 0..<12 {
-            nodes.append(try NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
+            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
                                          bootstrap: nodes.first.map { $0.address }))
         }
         let bootstrap = ["--bootstrap", nodes[0].address]
         let home = ["FLUD_HOME": scratch.file("home")]
 
-        let initialized = try Flud.run(["key", "init"], environment: home)
+        let initialized = try await Flud.run(["key", "init"], environment: home)
         #expect(initialized.status == 0, "\(initialized.stderr)")
         let phrase = initialized.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(phrase.count == 68)
-        #expect(try Flud.run(["key", "init"], environment: home).status == 1, "never replaces existing keys")
+        #expect(try await Flud.run(["key", "init"], environment: home).status == 1, "never replaces existing keys")
 
         let source = scratch.file("data")
         try FileManager.default.createDirectory(atPath: source + "/sub", withIntermediateDirectories: true)
@@ -32,7 +32,7 @@ struct BackupCommandTests {
         try FileManager.default.createSymbolicLink(atPath: source + "/sub/link", withDestinationPath: "../a.bin")
         mkfifo(source + "/pipe", 0o600)
 
-        let backup = try Flud.run(["backup", source, "-k", "4", "-m", "4", "--chunk-size", "65536", "--json"] + bootstrap,
+        let backup = try await Flud.run(["backup", source, "-k", "4", "-m", "4", "--chunk-size", "65536", "--json"] + bootstrap,
                                   environment: home)
         #expect(backup.status == 3, "a snapshot, but one path (the FIFO) skipped: \(backup.stderr)")
         #expect(backup.stderr.contains("skipped \(source)/pipe"))
@@ -42,57 +42,57 @@ struct BackupCommandTests {
         #expect(fields["files"] as? Int == 2)
         let snapshot = try #require(fields["snapshot"] as? String)
 
-        let listed = try Flud.run(["snapshots"] + bootstrap, environment: home)
+        let listed = try await Flud.run(["snapshots"] + bootstrap, environment: home)
         #expect(listed.status == 0, "\(listed.stderr)")
         #expect(listed.stdout.hasPrefix(snapshot))
 
-        for index in [2, 5, 8, 11] { nodes[index].kill(SIGKILL) }
+        for index in [2, 5, 8, 11] { try await nodes[index].kill(SIGKILL) }
 
         let newHome = ["FLUD_HOME": scratch.file("new-home")]
-        let wrong = try Flud.run(["key", "import"], environment: newHome, input: "aaaa-bbbb-cccc")
+        let wrong = try await Flud.run(["key", "import"], environment: newHome, input: "aaaa-bbbb-cccc")
         #expect(wrong.status == 1)
         #expect(wrong.stderr.contains("not a flud recovery phrase"))
         #expect(!scratch.exists("new-home/user.key"), "nothing written for a wrong phrase")
-        let imported = try Flud.run(["key", "import"], environment: newHome, input: phrase + "\n")
+        let imported = try await Flud.run(["key", "import"], environment: newHome, input: phrase + "\n")
         #expect(imported.status == 0, "\(imported.stderr)")
 
-        let restore = try Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: newHome)
+        let restore = try await Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: newHome)
         #expect(restore.status == 0, "\(restore.stderr)")
         #expect(try scratch.read("restored" + source + "/a.bin") == scratch.read("data/a.bin"))
         #expect(try scratch.read("restored" + source + "/sub/b.bin") == scratch.read("data/sub/b.bin"))
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch.file("restored" + source + "/sub/link")) == "../a.bin")
 
-        let again = try Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: newHome)
+        let again = try await Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: newHome)
         #expect(again.status == 1, "existing files are not overwritten")
         #expect(again.stderr.contains("exists"))
-        #expect(try Flud.run(["restore", "--force", "--target", scratch.file("restored")] + bootstrap, environment: newHome).status == 0)
+        #expect(try await Flud.run(["restore", "--force", "--target", scratch.file("restored")] + bootstrap, environment: newHome).status == 0)
 
-        let noPolicy = try Flud.run(["forget"] + bootstrap, environment: newHome)
+        let noPolicy = try await Flud.run(["forget"] + bootstrap, environment: newHome)
         #expect(noPolicy.status == 64)
         #expect(noPolicy.stderr.contains("a policy must keep a snapshot"))
-        let forget = try Flud.run(["forget", "--keep-last", "1", "--json"] + bootstrap, environment: newHome)
+        let forget = try await Flud.run(["forget", "--keep-last", "1", "--json"] + bootstrap, environment: newHome)
         #expect(forget.status == 0, "\(forget.stderr)")
         #expect(forget.stdout.contains("\"kept\":1,\"dropped\":0"))
 
         let stranger = ["FLUD_HOME": scratch.file("stranger")]
-        _ = try Flud.run(["key", "init"], environment: stranger)
-        let nothing = try Flud.run(["restore", "--target", scratch.file("nothing")] + bootstrap, environment: stranger)
+        _ = try await Flud.run(["key", "init"], environment: stranger)
+        let nothing = try await Flud.run(["restore", "--target", scratch.file("nothing")] + bootstrap, environment: stranger)
         #expect(nothing.status == 1)
         #expect(nothing.stderr.contains("no snapshots"))
         #expect(!scratch.exists("nothing"))
     }
 
     /// A backup SIGKILLed halfway resumes without uploading again what landed.
-    @Test func aKilledBackupResumesWithoutUploadingAgain() throws {
+    @Test func aKilledBackupResumesWithoutUploadingAgain() async throws {
         let scratch = try Scratch()
         var nodes: [NodeProcess] = []
         for index in 0..<6 {
-            nodes.append(try NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
+            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
                                          bootstrap: nodes.first.map { $0.address }))
         }
         let bootstrap = ["--bootstrap", nodes[0].address]
         let home = ["FLUD_HOME": scratch.file("home")]
-        #expect(try Flud.run(["key", "init"], environment: home).status == 0)
+        #expect(try await Flud.run(["key", "init"], environment: home).status == 0)
         try FileManager.default.createDirectory(atPath: scratch.file("data"), withIntermediateDirectories: true)
         // Small files first in walk order (they go into packs), then large ones (chunks).
         for index in 0..<100 { _ = try scratch.write("data/a-small-\(index)", bytes: 3000 + index, seed: UInt64(2000 + index)) }
@@ -114,7 +114,7 @@ struct BackupCommandTests {
         var printed = ""
         var landed = false
         while !landed {
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = try await output.fileHandleForReading.nextData()
             if chunk.isEmpty { break }
             printed += String(decoding: chunk, as: UTF8.self)
             landed = printed.split(separator: "\n").contains { line in
@@ -123,10 +123,10 @@ struct BackupCommandTests {
             }
         }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        try await process.exited()
         #expect(process.terminationReason == .uncaughtSignal, "killed mid-backup: \(printed)")
 
-        let resumed = try Flud.run(arguments, environment: home)
+        let resumed = try await Flud.run(arguments, environment: home)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let lastLine = try #require(resumed.stdout.split(separator: "\n").last)
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(lastLine.utf8)) as? [String: Any])
@@ -143,7 +143,7 @@ struct BackupCommandTests {
         let total = 48_000_000 + (0..<100).reduce(0) { $0 + 3000 + $1 }
         #expect(try #require(summary["bytes_uploaded"] as? Int) <= total - storedBeforeKill)
 
-        let restore = try Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: home)
+        let restore = try await Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: home)
         #expect(restore.status == 0, "\(restore.stderr)")
         for index in [0, 23, 47] {
             #expect(try scratch.read("restored" + scratch.file("data/file-\(index)")) == scratch.read("data/file-\(index)"))

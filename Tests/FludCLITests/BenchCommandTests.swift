@@ -12,8 +12,8 @@ struct BenchCommandTests {
         let gbps: Double
     }
 
-    @Test func jsonPrintsOneObjectPerMeasurement() throws {
-        let run = try Flud.run(["bench", "codec", "--json", "-k", "4", "-m", "2", "--size", "65536"])
+    @Test func jsonPrintsOneObjectPerMeasurement() async throws {
+        let run = try await Flud.run(["bench", "codec", "--json", "-k", "4", "-m", "2", "--size", "65536"])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = try run.stdout.split(separator: "\n").map {
             try JSONDecoder().decode(Line.self, from: Data($0.utf8))
@@ -23,21 +23,21 @@ struct BenchCommandTests {
         #expect(lines.filter(\.default).count == 2)
     }
 
-    @Test func tableMarksTheDefaultKernel() throws {
-        let run = try Flud.run(["bench", "codec", "-k", "2", "-m", "1", "--size", "4096"])
+    @Test func tableMarksTheDefaultKernel() async throws {
+        let run = try await Flud.run(["bench", "codec", "-k", "2", "-m", "1", "--size", "4096"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("2+1"))
         #expect(run.stdout.contains("*"))
     }
 
-    @Test func pipelineReportsEveryStageAndTheWholeAsJSON() throws {
+    @Test func pipelineReportsEveryStageAndTheWholeAsJSON() async throws {
         struct Stage: Decodable {
             let stage: String
             let threads: Int
             let bytes: Int
             let gbps: Double
         }
-        let run = try Flud.run(["bench", "pipeline", "--json", "--size", "4194304", "-k", "4", "-m", "2", "--chunk-size", "65536"])
+        let run = try await Flud.run(["bench", "pipeline", "--json", "--size", "4194304", "-k", "4", "-m", "2", "--chunk-size", "65536"])
         #expect(run.status == 0, "\(run.stderr)")
         let stages = try run.stdout.split(separator: "\n").map { try JSONDecoder().decode(Stage.self, from: Data($0.utf8)) }
         #expect(stages.map(\.stage) == ["chunk", "hash", "compress", "encrypt", "encode", "fragment_keys", "end_to_end"])
@@ -48,9 +48,9 @@ struct BenchCommandTests {
         #expect(stages.last?.bytes == 4_194_304)
     }
 
-    @Test func badOptionsAreRefused() throws {
-        #expect(try Flud.run(["bench", "codec", "-k", "4"]).status == 64)
-        #expect(try Flud.run(["bench", "codec", "--kernel", "quantum"]).status == 64)
-        #expect(try Flud.run(["bench", "codec", "--size", "0"]).status == 64)
+    @Test func badOptionsAreRefused() async throws {
+        #expect(try await Flud.run(["bench", "codec", "-k", "4"]).status == 64)
+        #expect(try await Flud.run(["bench", "codec", "--kernel", "quantum"]).status == 64)
+        #expect(try await Flud.run(["bench", "codec", "--size", "0"]).status == 64)
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Runs the built `flud` binary as a user would and captures what it prints.
-struct FludRun {
+struct FludRun: Sendable {
     let status: Int32
     let stdout: String
     let stderr: String
@@ -16,7 +16,12 @@ enum Flud {
 
     @discardableResult
     static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
-                    input: String? = nil) throws -> FludRun {
+                    input: String? = nil) async throws -> FludRun {
+        try await onOwnThread { try runBlocking(arguments, in: directory, environment: environment, input: input) }
+    }
+
+    private static func runBlocking(_ arguments: [String], in directory: String?, environment: [String: String],
+                                    input: String?) throws -> FludRun {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -14,7 +14,7 @@ final class NodeProcess {
     let output = Pipe()
 
     /// Starts `flud node` on `port` and waits until it says it is listening.
-    init(data: String, port: Int, metricsPort: Int? = nil, bootstrap: String? = nil) throws {
+    init(data: String, port: Int, metricsPort: Int? = nil, bootstrap: String? = nil) async throws {
         self.port = port
         process.executableURL = Flud.executable
         process.arguments = ["node", "--data", data, "--port", "\(port)", "--log-level", "error"]
@@ -25,7 +25,7 @@ final class NodeProcess {
         try process.run()
         var collected = Data()
         for _ in 0..<200 where !collected.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = try await output.fileHandleForReading.nextData()
             if chunk.isEmpty { break }
             collected += chunk
         }
@@ -37,13 +37,13 @@ final class NodeProcess {
 
     var address: String { "127.0.0.1:\(port)" }
 
-    func kill(_ signal: Int32) {
+    func kill(_ signal: Int32) async throws {
         Glibc.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        try await process.exited()
     }
 
     deinit {
-        if process.isRunning { kill(SIGKILL) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
     }
 }
 
@@ -75,45 +75,45 @@ func httpGet(port: Int, path: String) throws -> String {
 /// `flud fragment …` and `flud node status` against a real `flud node` process.
 @Suite(.timeLimit(.minutes(3)))
 struct FragmentCommandTests {
-    @Test func thePrimitivesFromTheShellWithTheirExitStatuses() throws {
+    @Test func thePrimitivesFromTheShellWithTheirExitStatuses() async throws {
         let scratch = try Scratch()
         let metricsPort = LoopbackSocket.freePort()
-        let node = try NodeProcess(data: scratch.file("node"), port: LoopbackSocket.freePort(), metricsPort: metricsPort)
+        let node = try await NodeProcess(data: scratch.file("node"), port: LoopbackSocket.freePort(), metricsPort: metricsPort)
         let home = ["FLUD_HOME": scratch.file("home")]
         let original = try scratch.write("fragment", bytes: 8192, seed: 11)
 
-        let store = try Flud.run(["fragment", "store", "--node", node.address, scratch.file("fragment")], environment: home)
+        let store = try await Flud.run(["fragment", "store", "--node", node.address, scratch.file("fragment")], environment: home)
         #expect(store.status == 0, "\(store.stderr)")
         let key = store.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(key == ContentHash(fragment: Array(original)).hex)
         #expect(FileManager.default.fileExists(atPath: scratch.file("home/identity.key")), "identity created on first use")
 
-        let retrieve = try Flud.run(["fragment", "retrieve", "--node", node.address, key, "-o", scratch.file("back")], environment: home)
+        let retrieve = try await Flud.run(["fragment", "retrieve", "--node", node.address, key, "-o", scratch.file("back")], environment: home)
         #expect(retrieve.status == 0, "\(retrieve.stderr)")
         #expect(try scratch.read("back") == original)
 
-        let verify = try Flud.run(["fragment", "verify", "--node", node.address, key], environment: home)
+        let verify = try await Flud.run(["fragment", "verify", "--node", node.address, key], environment: home)
         #expect(verify.status == 0, "\(verify.stderr)")
         #expect(verify.stdout.hasPrefix("verified \(key)"))
-        let range = try Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment"),
+        let range = try await Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment"),
                                   "--offset", "8000", "--length", "192"], environment: home)
         #expect(range.status == 0, "\(range.stderr)")
-        let beyond = try Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment"),
+        let beyond = try await Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment"),
                                    "--offset", "8000", "--length", "193"], environment: home)
         #expect(beyond.status == 4, "out of range is refused: \(beyond.stderr)")
         #expect(beyond.stderr.hasPrefix("flud: out of range"))
 
         _ = try scratch.write("other", bytes: 100, seed: 12)
-        let badKey = try Flud.run(["fragment", "store", "--node", node.address, "--key", key, scratch.file("other")], environment: home)
+        let badKey = try await Flud.run(["fragment", "store", "--node", node.address, "--key", key, scratch.file("other")], environment: home)
         #expect(badKey.status == 3, "\(badKey.stderr)")
 
-        let status = try Flud.run(["node", "status", "--json", node.address], environment: home)
+        let status = try await Flud.run(["node", "status", "--json", node.address], environment: home)
         #expect(status.status == 0, "\(status.stderr)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
         #expect(document["fragments"] as? Int == 1)
         #expect(document["bytes_stored"] as? Int == 8192)
         #expect((document["key"] as? String)?.count == 64)
-        let readable = try Flud.run(["node", "status", node.address], environment: home)
+        let readable = try await Flud.run(["node", "status", node.address], environment: home)
         #expect(readable.stdout.contains("stored         1 fragments, 8192 bytes"), "\(readable.stdout)")
 
         let metrics = try httpGet(port: metricsPort, path: "/metrics")
@@ -124,21 +124,21 @@ struct FragmentCommandTests {
         #expect(metrics.contains("flud_request_duration_seconds_bucket"))
         #expect(metrics.contains("flud_fragments_stored"))
 
-        let list = try Flud.run(["fragment", "list", "--node", node.address], environment: home)
+        let list = try await Flud.run(["fragment", "list", "--node", node.address], environment: home)
         #expect(list.stdout.hasPrefix("\(key) 8192 "))
 
-        #expect(try Flud.run(["fragment", "delete", "--node", node.address, key], environment: home).status == 0)
-        #expect(try Flud.run(["fragment", "delete", "--node", node.address, key], environment: home).status == 2)
-        #expect(try Flud.run(["fragment", "retrieve", "--node", node.address, key], environment: home).status == 2)
-        let missing = try Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment")], environment: home)
+        #expect(try await Flud.run(["fragment", "delete", "--node", node.address, key], environment: home).status == 0)
+        #expect(try await Flud.run(["fragment", "delete", "--node", node.address, key], environment: home).status == 2)
+        #expect(try await Flud.run(["fragment", "retrieve", "--node", node.address, key], environment: home).status == 2)
+        let missing = try await Flud.run(["fragment", "verify", "--node", node.address, key, "--file", scratch.file("fragment")], environment: home)
         #expect(missing.status == 2, "\(missing.stderr)")
 
-        node.kill(SIGTERM)
+        try await node.kill(SIGTERM)
         #expect(node.process.terminationStatus == 0, "a clean stop on SIGTERM")
-        let unreachable = try Flud.run(["fragment", "retrieve", "--node", node.address, key], environment: home)
+        let unreachable = try await Flud.run(["fragment", "retrieve", "--node", node.address, key], environment: home)
         #expect(unreachable.status == 5, "\(unreachable.stderr)")
-        #expect(try Flud.run(["fragment", "retrieve", "--node", node.address, "not-a-key"], environment: home).status == 64)
-        #expect(try Flud.run(["fragment", "retrieve", "--node", "nowhere", key], environment: home).status == 64)
+        #expect(try await Flud.run(["fragment", "retrieve", "--node", node.address, "not-a-key"], environment: home).status == 64)
+        #expect(try await Flud.run(["fragment", "retrieve", "--node", "nowhere", key], environment: home).status == 64)
     }
 
     /// A node SIGKILLed while clients are storing restarts with every fragment
@@ -150,7 +150,7 @@ struct FragmentCommandTests {
         var acknowledged: [Int] = []
         var next = 0
         for round in 0..<3 {
-            let node = try NodeProcess(data: data, port: LoopbackSocket.freePort())
+            let node = try await NodeProcess(data: data, port: LoopbackSocket.freePort())
             let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity)
             let first = next
             next += 2000
@@ -173,7 +173,7 @@ struct FragmentCommandTests {
             // acknowledged, however slowly a loaded machine gets there.
             for _ in 0..<6000 where landed.values.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...600)))
-            node.kill(SIGKILL)
+            try await node.kill(SIGKILL)
             await writers.value
             await client.close()
             let landedThisRound = landed.values
@@ -181,14 +181,14 @@ struct FragmentCommandTests {
             #expect(landedThisRound.count < 2000, "round \(round): the kill came while stores were running")
             acknowledged += landedThisRound
         }
-        let node = try NodeProcess(data: data, port: LoopbackSocket.freePort())
+        let node = try await NodeProcess(data: data, port: LoopbackSocket.freePort())
         let client = try await FragmentClient.connect(host: "127.0.0.1", port: node.port, identity: identity)
         for index in acknowledged {
             let bytes = crashTestFragment(index)
             #expect(try await client.retrieve(ContentHash(fragment: bytes)) == bytes, "fragment \(index) was acknowledged, then lost")
         }
         await client.close()
-        node.kill(SIGTERM)
+        try await node.kill(SIGTERM)
     }
 }
 

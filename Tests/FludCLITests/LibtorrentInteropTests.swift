@@ -12,7 +12,7 @@ struct LibtorrentInteropTests {
         .deletingLastPathComponent().appendingPathComponent("Interop/libtorrent_dht.py").path
 
     /// Runs the libtorrent driver and returns its JSON lines.
-    func libtorrent(_ arguments: [String], bootstrap port: Int) throws -> [[String: Any]] {
+    func libtorrent(_ arguments: [String], bootstrap port: Int) async throws -> [[String: Any]] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = [Self.script, "--bootstrap", "127.0.0.1:\(port)"] + arguments
@@ -20,9 +20,9 @@ struct LibtorrentInteropTests {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let data = try await out.fileHandleForReading.remainingData()
+        let errors = String(decoding: try await err.fileHandleForReading.remainingData(), as: UTF8.self)
+        try await process.exited()
         #expect(process.terminationStatus == 0, "libtorrent driver failed: \(errors)")
         return try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
@@ -39,7 +39,7 @@ struct LibtorrentInteropTests {
         // libtorrent → flud, immutable. libtorrent's own queries (ping,
         // find_node, get_peers) must be answered for all eight flud nodes to
         // enter its routing table, and its get and put for the put to land.
-        let put = try libtorrent(["--expect-nodes", "8", "--put-immutable", "from libtorrent"], bootstrap: port)
+        let put = try await libtorrent(["--expect-nodes", "8", "--put-immutable", "from libtorrent"], bootstrap: port)
         #expect(put.first?["op"] as? String == "bootstrapped")
         #expect(put.first?["nodes"] as? Int ?? 0 >= 8, "every flud node answered libtorrent's queries")
         #expect((put.last?["stored"] as? Int ?? 0) >= 1)
@@ -50,18 +50,18 @@ struct LibtorrentInteropTests {
         // flud → libtorrent, immutable.
         let ours = StoredItem(immutable: .string("from flud"))
         try await nodes[3].put(ours)
-        let got = try libtorrent(["--get-immutable", ours.target.hex], bootstrap: port)
+        let got = try await libtorrent(["--get-immutable", ours.target.hex], bootstrap: port)
         #expect(got.last?["value"] as? String == "from flud")
 
         // flud → libtorrent, mutable; then libtorrent updates it and flud reads the update.
         let key = SigningKey(seed: [UInt8](repeating: 0x5C, count: 32))!
         let publicKey = key.publicKey.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         try await nodes[2].put(StoredItem(value: .string("root v1"), signedBy: key, salt: Array("interop".utf8), sequence: 1))
-        let mutable = try libtorrent(["--get-mutable", publicKey, "interop"], bootstrap: port)
+        let mutable = try await libtorrent(["--get-mutable", publicKey, "interop"], bootstrap: port)
         #expect(mutable.last?["value"] as? String == "root v1")
         #expect(mutable.last?["seq"] as? Int == 1)
         let seedHex = String(repeating: "5c", count: 32)
-        let update = try libtorrent(["--put-mutable", seedHex, publicKey, "interop", "root v2"], bootstrap: port)
+        let update = try await libtorrent(["--put-mutable", seedHex, publicKey, "interop", "root v2"], bootstrap: port)
         #expect(update.last?["seq"] as? Int == 2)
         let latest = await nodes[6].get(StoredItem.target(publicKey: key.publicKey, salt: Array("interop".utf8)),
                                          salt: Array("interop".utf8))

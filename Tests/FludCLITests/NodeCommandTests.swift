@@ -8,17 +8,17 @@ import Testing
 struct NodeCommandTests {
     @Test func dhtPingPrintsTheNodeID() async throws {
         let node = try await DHTNode.start()
-        let run = try Flud.run(["dht", "ping", "127.0.0.1:\(node.port)"])
+        let run = try await Flud.run(["dht", "ping", "127.0.0.1:\(node.port)"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout == node.id.hex + "\n")
         await node.close()
     }
 
-    @Test func dhtPingOfNobodyFailsClearly() throws {
-        let run = try Flud.run(["dht", "ping", "--timeout", "0.2", "127.0.0.1:9"])
+    @Test func dhtPingOfNobodyFailsClearly() async throws {
+        let run = try await Flud.run(["dht", "ping", "--timeout", "0.2", "127.0.0.1:9"])
         #expect(run.status == 1)
         #expect(run.stderr == "flud: no answer from 127.0.0.1:9 within 0.2 s\n")
-        #expect(try Flud.run(["dht", "ping", "nonsense"]).status == 64)
+        #expect(try await Flud.run(["dht", "ping", "nonsense"]).status == 64)
     }
 
     @Test func findNodePrintsTheClosestNodes() async throws {
@@ -27,7 +27,7 @@ struct NodeCommandTests {
         let seed = try DHTNode.address("127.0.0.1:\(nodes[0].port)")
         for node in nodes.dropFirst() { await node.bootstrap(from: [seed]) }
         let target = NodeID.random()
-        let run = try Flud.run(["dht", "find-node", "--bootstrap", "127.0.0.1:\(nodes[0].port)", target.hex])
+        let run = try await Flud.run(["dht", "find-node", "--bootstrap", "127.0.0.1:\(nodes[0].port)", target.hex])
         #expect(run.status == 0, "\(run.stderr)")
         let printed = run.stdout.split(separator: "\n").map { String($0.prefix(40)) }
         let truth = nodes.map(\.id).sorted { $0.distance(to: target) < $1.distance(to: target) }.prefix(8).map(\.hex)
@@ -62,13 +62,13 @@ struct NodeCommandTests {
         try process.run()
         var collected = Data()
         for _ in 0..<100 where !collected.contains(UInt8(ascii: "\n")) {
-            collected += out.fileHandleForReading.availableData
+            collected += try await out.fileHandleForReading.nextData()
         }
         kill(process.processIdentifier, SIGTERM)
-        collected += out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        collected += try await out.fileHandleForReading.remainingData()
+        try await process.exited()
         return FludRun(status: process.terminationStatus, stdout: String(decoding: collected, as: UTF8.self),
-                       stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+                       stderr: String(decoding: try await err.fileHandleForReading.remainingData(), as: UTF8.self))
     }
 }
 
@@ -80,11 +80,11 @@ extension NodeCommandTests {
         for node in nodes.dropFirst() { await node.bootstrap(from: [seed]) }
         let bootstrap = ["--bootstrap", "127.0.0.1:\(nodes[0].port)"]
 
-        let put = try Flud.run(["dht", "put"] + bootstrap + ["--value", "hello flud"])
+        let put = try await Flud.run(["dht", "put"] + bootstrap + ["--value", "hello flud"])
         #expect(put.status == 0, "\(put.stderr)")
         let target = put.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(target.count == 40)
-        let get = try Flud.run(["dht", "get"] + bootstrap + [target])
+        let get = try await Flud.run(["dht", "get"] + bootstrap + [target])
         #expect(get.stdout == "hello flud\n", "\(get.stderr)")
 
         let scratch = try TemporaryDirectory()
@@ -92,14 +92,14 @@ extension NodeCommandTests {
         let key = SigningKey(seed: [UInt8](repeating: 0xAB, count: 32))!
         let publicKey = key.publicKey.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         for version in ["v1", "v2"] {
-            let mutable = try Flud.run(["dht", "put"] + bootstrap + ["--value", version, "--key", scratch.file("key"), "--salt", "root"])
+            let mutable = try await Flud.run(["dht", "put"] + bootstrap + ["--value", version, "--key", scratch.file("key"), "--salt", "root"])
             #expect(mutable.status == 0, "\(mutable.stderr)")
         }
-        let latest = try Flud.run(["dht", "get", "--json"] + bootstrap + ["--public-key", publicKey, "--salt", "root"])
+        let latest = try await Flud.run(["dht", "get", "--json"] + bootstrap + ["--public-key", publicKey, "--salt", "root"])
         #expect(latest.status == 0, "\(latest.stderr)")
         #expect(latest.stdout.contains("\"v\":\"v2\"") && latest.stdout.contains("\"seq\":2"))
 
-        let missing = try Flud.run(["dht", "get"] + bootstrap + [String(repeating: "0", count: 40)])
+        let missing = try await Flud.run(["dht", "get"] + bootstrap + [String(repeating: "0", count: 40)])
         #expect(missing.status == 1)
         #expect(missing.stderr.hasPrefix("flud: no item found at"))
         for node in nodes { await node.close() }
@@ -107,8 +107,8 @@ extension NodeCommandTests {
 }
 
 extension NodeCommandTests {
-    @Test func benchDHTPrintsEveryPhaseAsJSON() throws {
-        let run = try Flud.run(["bench", "dht", "--nodes", "12", "--keys", "5", "--json"])
+    @Test func benchDHTPrintsEveryPhaseAsJSON() async throws {
+        let run = try await Flud.run(["bench", "dht", "--nodes", "12", "--keys", "5", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let phases = try run.stdout.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
@@ -129,9 +129,9 @@ extension NodeCommandTests {
     /// Both forms print a store and a retrieve phase per size and concurrency;
     /// `--cold` names its retrieves retrieve_cold. The node's store goes away.
     @Test(arguments: [false, true])
-    func benchNodePrintsEveryPhaseAsJSON(cold: Bool) throws {
+    func benchNodePrintsEveryPhaseAsJSON(cold: Bool) async throws {
         let scratch = try Scratch()
-        let run = try Flud.run(["bench", "node", "--json", "--data", scratch.path, "--sizes", "65536",
+        let run = try await Flud.run(["bench", "node", "--json", "--data", scratch.path, "--sizes", "65536",
                                 "--concurrency", "1,4", "--bytes-per-phase", "1048576"] + (cold ? ["--cold"] : []))
         #expect(run.status == 0, "\(run.stderr)")
         let phases = try run.stdout.split(separator: "\n").map {

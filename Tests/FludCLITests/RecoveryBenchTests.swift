@@ -8,9 +8,9 @@ import Glibc
 /// `flud bench recovery` end to end on a small network, and its refusals.
 @Suite(.timeLimit(.minutes(3)))
 struct RecoveryBenchTests {
-    @Test func aRunReportsEveryFieldAndLeavesNothingBehind() throws {
+    @Test func aRunReportsEveryFieldAndLeavesNothingBehind() async throws {
         let scratch = try Scratch()
-        let run = try Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0.34", "--kill-model", "exact",
+        let run = try await Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0.34", "--kill-model", "exact",
                                 "--files", "6", "--file-size", "100000", "--lookups", "8", "--json",
                                 "--plot", scratch.file("plot.svg"), "--data", scratch.file("")])
         #expect(run.status == 0, "\(run.stderr)")
@@ -37,7 +37,7 @@ struct RecoveryBenchTests {
         #expect(try scratch.read("plot.svg").starts(with: Data("<svg".utf8)))
         // The saved JSON plots again without a run.
         try Data(run.stdout.utf8).write(to: URL(fileURLWithPath: scratch.file("runs.jsonl")))
-        let replot = try Flud.run(["bench", "recovery", "--replot", scratch.file("runs.jsonl"), "--plot", scratch.file("again.svg")])
+        let replot = try await Flud.run(["bench", "recovery", "--replot", scratch.file("runs.jsonl"), "--plot", scratch.file("again.svg")])
         #expect(replot.status == 0, "\(replot.stderr)")
         // The same points (the JSON's rounding may move them by a fraction of a pixel).
         func points(_ name: String) throws -> Int { String(decoding: try scratch.read(name), as: UTF8.self).components(separatedBy: "<circle").count }
@@ -50,9 +50,9 @@ struct RecoveryBenchTests {
     /// Each draw kills 2 of 8 nodes, at most m = 2 of a chunk's 4 holders, so
     /// every draw restores everything only if the nodes killed in the draw
     /// before came back.
-    @Test func drawsBringTheKilledNodesBack() throws {
+    @Test func drawsBringTheKilledNodesBack() async throws {
         let scratch = try Scratch()
-        let run = try Flud.run(["bench", "recovery", "--nodes", "8", "-k", "2", "-m", "2", "--kill", "0.25", "--kill-model", "exact",
+        let run = try await Flud.run(["bench", "recovery", "--nodes", "8", "-k", "2", "-m", "2", "--kill", "0.25", "--kill-model", "exact",
                                 "--draws", "3", "--files", "4", "--file-size", "100000", "--lookups", "4", "--json",
                                 "--data", scratch.file("")])
         #expect(run.status == 0, "\(run.stderr)")
@@ -65,9 +65,9 @@ struct RecoveryBenchTests {
     }
 
     /// Correlated failures: 6 nodes in 2 racks, so the dead are 0, 3 or 6 nodes, never another count.
-    @Test func racksDieWhole() throws {
+    @Test func racksDieWhole() async throws {
         let scratch = try Scratch()
-        let run = try Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0.5", "--kill-model", "rack",
+        let run = try await Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0.5", "--kill-model", "rack",
                                 "--racks", "2", "--files", "2", "--file-size", "50000", "--lookups", "0", "--json",
                                 "--data", scratch.file("")])
         #expect(run.status == 0, "\(run.stderr)")
@@ -77,9 +77,9 @@ struct RecoveryBenchTests {
     }
 
     /// Packet loss runs inside a network namespace of the benchmark's own, which only root can make.
-    @Test func packetLossRunsInItsOwnNamespace() throws {
+    @Test func packetLossRunsInItsOwnNamespace() async throws {
         let scratch = try Scratch()
-        let run = try Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0", "--loss", "0.2",
+        let run = try await Flud.run(["bench", "recovery", "--nodes", "6", "-k", "2", "-m", "2", "--kill", "0", "--loss", "0.2",
                                 "--files", "4", "--file-size", "100000", "--lookups", "8", "--json", "--data", scratch.file("")])
         guard geteuid() == 0 else {
             #expect(run.status == 64)
@@ -100,7 +100,7 @@ struct RecoveryBenchTests {
     /// a copy of flud inside a namespace): every node process and the run's
     /// data are gone when flud exits.
     @Test(arguments: [false, true])
-    func anInterruptedRunLeavesNothingBehind(withLoss: Bool) throws {
+    func anInterruptedRunLeavesNothingBehind(withLoss: Bool) async throws {
         guard !withLoss || geteuid() == 0 else { return }
         let scratch = try Scratch()
         let process = Process()
@@ -115,32 +115,34 @@ struct RecoveryBenchTests {
         let nodes = { processes(withArgumentContaining: scratch.file("flud-bench-recovery-")) }
         // Interrupted once its six nodes run (fifty draws take far longer than the wait).
         let started = Date()
-        while nodes().count < 6, process.isRunning, Date().timeIntervalSince(started) < 60 { usleep(50_000) }
+        while nodes().count < 6, process.isRunning, Date().timeIntervalSince(started) < 60 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         #expect(nodes().count >= 6, "the nodes started")
         kill(process.processIdentifier, SIGINT)
-        while process.isRunning, Date().timeIntervalSince(started) < 90 { usleep(50_000) }
+        while process.isRunning, Date().timeIntervalSince(started) < 90 { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning, "flud exits on SIGINT")
         #expect(process.terminationStatus == 130)
         #expect(nodes().isEmpty, "no node process outlives the interrupt: \(nodes())")
         #expect(try scratch.listing().filter { $0.hasPrefix("flud-bench-recovery") }.isEmpty, "its data is removed")
     }
 
-    @Test func impossiblePlansGetAClearMessage() throws {
-        let tooWide = try Flud.run(["bench", "recovery", "--nodes", "4", "-k", "4", "-m", "2"])
+    @Test func impossiblePlansGetAClearMessage() async throws {
+        let tooWide = try await Flud.run(["bench", "recovery", "--nodes", "4", "-k", "4", "-m", "2"])
         #expect(tooWide.status == 64)
         #expect(tooWide.stderr.contains("need at least that many nodes"))
-        let badKill = try Flud.run(["bench", "recovery", "--kill", "1.5"])
+        let badKill = try await Flud.run(["bench", "recovery", "--kill", "1.5"])
         #expect(badKill.status == 64)
         #expect(badKill.stderr.contains("--kill must be between 0 and 1"))
-        let loss = try Flud.run(["bench", "recovery", "--loss", "1.5"])
+        let loss = try await Flud.run(["bench", "recovery", "--loss", "1.5"])
         #expect(loss.status == 64)
         #expect(loss.stderr.contains("--loss must be between 0 and 1"))
-        let model = try Flud.run(["bench", "recovery", "--kill-model", "some"])
+        let model = try await Flud.run(["bench", "recovery", "--kill-model", "some"])
         #expect(model.status == 64)
         #expect(model.stderr.contains("independent, exact or rack"))
-        #expect(try Flud.run(["bench", "recovery", "--draws", "0"]).status == 64)
-        #expect(try Flud.run(["bench", "recovery", "--replot", "runs.jsonl"]).status == 64)
-        #expect(try Flud.run(["bench", "recovery", "--sweep", "--nodes", "12"]).status == 64)
+        #expect(try await Flud.run(["bench", "recovery", "--draws", "0"]).status == 64)
+        #expect(try await Flud.run(["bench", "recovery", "--replot", "runs.jsonl"]).status == 64)
+        #expect(try await Flud.run(["bench", "recovery", "--sweep", "--nodes", "12"]).status == 64)
     }
 }
 

@@ -20,7 +20,7 @@ struct StoreCommandTests {
 
     @Test func statsReportsCountsAsJSON() async throws {
         let scratch = try await populatedStore(count: 5)
-        let run = try Flud.run(["store", "stats", "--json", "--data", scratch.file("data")])
+        let run = try await Flud.run(["store", "stats", "--json", "--data", scratch.file("data")])
         #expect(run.status == 0, "\(run.stderr)")
         let stats = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
         #expect(stats?["fragments"] as? Int == 5)
@@ -30,7 +30,7 @@ struct StoreCommandTests {
 
     @Test func scrubOfAHealthyStoreIsClean() async throws {
         let scratch = try await populatedStore(count: 3)
-        let run = try Flud.run(["store", "scrub", "--data", scratch.file("data")])
+        let run = try await Flud.run(["store", "scrub", "--data", scratch.file("data")])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("store is clean"))
     }
@@ -42,7 +42,7 @@ struct StoreCommandTests {
         let position = try #require(file.range(of: Data(repeating: 2, count: 1002))).lowerBound
         file[position + 500] ^= 0x01
         try file.write(to: URL(fileURLWithPath: path))
-        let run = try Flud.run(["store", "scrub", "--json", "--data", scratch.file("data")])
+        let run = try await Flud.run(["store", "scrub", "--json", "--data", scratch.file("data")])
         #expect(run.status == 1)
         #expect(run.stdout.contains("\"corrupt\":1"))
         #expect(run.stdout.contains("\"clean\":false"))
@@ -52,20 +52,20 @@ struct StoreCommandTests {
         let scratch = try await populatedStore(count: 1)
         let store = try BlockStore(directory: scratch.file("data"))
         defer { store.close() }
-        let run = try Flud.run(["store", "stats", "--data", scratch.file("data")])
+        let run = try await Flud.run(["store", "stats", "--data", scratch.file("data")])
         #expect(run.status == 1)
         #expect(run.stderr.contains("is in use by another process (pid \(getpid()))"))
     }
 
-    @Test func aMissingDataDirectoryIsReported() throws {
-        let run = try Flud.run(["store", "stats", "--data", "/nonexistent/flud"])
+    @Test func aMissingDataDirectoryIsReported() async throws {
+        let run = try await Flud.run(["store", "stats", "--data", "/nonexistent/flud"])
         #expect(run.status == 1)
         #expect(run.stderr == "flud: /nonexistent/flud is not a directory\n")
     }
 
-    @Test func benchStorePrintsTheDocumentedJSON() throws {
+    @Test func benchStorePrintsTheDocumentedJSON() async throws {
         let scratch = try Scratch()
-        let run = try Flud.run(["bench", "store", "--json", "--dir", scratch.path, "--size", "4096", "--seconds", "0.2"])
+        let run = try await Flud.run(["bench", "store", "--json", "--dir", scratch.path, "--size", "4096", "--seconds", "0.2"])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = try run.stdout.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
@@ -81,9 +81,9 @@ struct StoreCommandTests {
         #expect(try scratch.listing().isEmpty, "benchmark stores are removed")
     }
 
-    @Test func benchStoreColdReadsEveryConfigurationOnceMore() throws {
+    @Test func benchStoreColdReadsEveryConfigurationOnceMore() async throws {
         let scratch = try Scratch()
-        let run = try Flud.run(["bench", "store", "--json", "--cold", "--dir", scratch.path, "--size", "65536",
+        let run = try await Flud.run(["bench", "store", "--json", "--cold", "--dir", scratch.path, "--size", "65536",
                                 "--seconds", "0.1"])
         #expect(run.status == 0, "\(run.stderr)")
         let lines = try run.stdout.split(separator: "\n").map {

@@ -8,7 +8,7 @@ import Testing
 /// whose put had returned must survive, byte-exact, with a clean scrub.
 struct CrashTests {
     @Test(.timeLimit(.minutes(5)))
-    func acknowledgedPutsSurviveSIGKILL() throws {
+    func acknowledgedPutsSurviveSIGKILL() async throws {
         let scratch = try TemporaryDirectory(prefix: "flud-crash")
         let directory = scratch.path
         var random = SystemRandomNumberGenerator()
@@ -23,13 +23,14 @@ struct CrashTests {
             // The kill lands a random moment after the first put was acknowledged,
             // so every round dies mid-write however slowly a busy machine starts
             // the child.
-            let firstLine = readLine(from: output.fileHandleForReading.fileDescriptor, within: 60)
-            usleep(UInt32.random(in: 0...300_000, using: &random))
+            let descriptor = output.fileHandleForReading.fileDescriptor
+            let firstLine = try await onOwnThread { readLine(from: descriptor, within: 60) }
+            try await Task.sleep(for: .microseconds(Int.random(in: 0...300_000, using: &random)))
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            try await process.exited()
             try #require(firstLine != nil, "round \(round): the child acknowledged no put within 60 s")
             #expect(process.terminationReason == .uncaughtSignal, "round \(round): the child was killed, not finished")
-            let printed = firstLine! + String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let printed = firstLine! + String(decoding: try await output.fileHandleForReading.remainingData(), as: UTF8.self)
             let indices = printed.split(separator: "\n").compactMap { Int($0) }
             acknowledged += indices
 

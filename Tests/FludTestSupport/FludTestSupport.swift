@@ -76,3 +76,32 @@ public func builtExecutable(named name: String) -> URL {
 public func crashTestFragment(_ index: Int) -> [UInt8] {
     deterministicBytes(1 + (index * 7919) % (96 << 10), seed: UInt64(index))
 }
+
+/// Runs blocking `work` (waiting on a child process or a pipe) on a thread of
+/// its own. Swift's cooperative pool has one thread per core, two here: a test
+/// that blocks one of them starves the nodes other suites run in this process,
+/// whose handshakes then time out.
+public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result(catching: work)) }.start()
+    }
+}
+
+extension FileHandle {
+    /// `availableData`, awaited off the cooperative pool (see ``onOwnThread(_:)``).
+    public func nextData() async throws -> Data {
+        try await onOwnThread { self.availableData }
+    }
+
+    /// `readDataToEndOfFile()`, awaited off the cooperative pool.
+    public func remainingData() async throws -> Data {
+        try await onOwnThread { self.readDataToEndOfFile() }
+    }
+}
+
+extension Process {
+    /// `waitUntilExit()`, awaited off the cooperative pool.
+    public func exited() async throws {
+        try await onOwnThread { self.waitUntilExit() }
+    }
+}
