@@ -15,9 +15,9 @@ struct BadInputTests {
         let (key, bytes) = fragment(100, seed: 1)
         raw.send(Frame(kind: RequestKind.store.rawValue, requestID: 1,
                        body: Request.store(key: key, leaseExpiry: 0, bytes: []).encodedHead + bytes).encoded)
-        let answer = try await blocking { try raw.receive() }
+        let answer = try await onOwnThread { try raw.receive() }
         #expect(answer?.status == WireStatus.unauthenticated.rawValue)
-        #expect(try await blocking { try raw.isClosedByNode() })
+        #expect(try await onOwnThread { try raw.isClosedByNode() })
         #expect(try harness.node.store.contains(key) == false)
         try await expectStillServing(harness)
         await harness.stop()
@@ -31,27 +31,27 @@ struct BadInputTests {
         let clientNonce = Handshake.randomNonce()
         raw.send(Frame(kind: RequestKind.hello.rawValue, requestID: 1,
                        body: Handshake.helloRequest(key: claimed.publicKey, nonce: clientNonce)).encoded)
-        let hello = try #require(try await blocking { try raw.receive() })
+        let hello = try #require(try await onOwnThread { try raw.receive() })
         let (serverKey, serverNonce, _) = try Handshake.parseHelloResponse(hello.body)
         let transcript = Handshake.transcript(server: false, clientKey: claimed.publicKey, clientNonce: clientNonce,
                                               serverKey: serverKey, serverNonce: serverNonce)
         raw.send(Frame(kind: RequestKind.authenticate.rawValue, requestID: 2, body: impostor.signature(for: transcript)).encoded)
-        #expect(try await blocking { try raw.receive() }?.status == WireStatus.unauthenticated.rawValue)
-        #expect(try await blocking { try raw.isClosedByNode() })
+        #expect(try await onOwnThread { try raw.receive() }?.status == WireStatus.unauthenticated.rawValue)
+        #expect(try await onOwnThread { try raw.isClosedByNode() })
         await harness.stop()
     }
 
     @Test func replayedRequestIDsAreRefused() async throws {
         let harness = try await NodeHarness.start()
         let raw = try RawConnection(port: harness.node.port)
-        try await blocking { try raw.authenticate(as: PeerIdentity()) }
+        try await onOwnThread { try raw.authenticate(as: PeerIdentity()) }
         let (key, bytes) = fragment(100, seed: 2)
         let store = Frame(kind: RequestKind.store.rawValue, requestID: 3,
                           body: Request.store(key: key, leaseExpiry: 0, bytes: []).encodedHead + bytes)
         raw.send(store.encoded)
-        #expect(try await blocking { try raw.receive() }?.status == WireStatus.ok.rawValue)
+        #expect(try await onOwnThread { try raw.receive() }?.status == WireStatus.ok.rawValue)
         raw.send(store.encoded)
-        let replay = try #require(try await blocking { try raw.receive() })
+        let replay = try #require(try await onOwnThread { try raw.receive() })
         #expect(replay.status == WireStatus.replayed.rawValue)
         #expect(replay.requestID == 3)
         await harness.stop()
@@ -61,19 +61,19 @@ struct BadInputTests {
         let harness = try await NodeHarness.start()
         let garbage = try RawConnection(port: harness.node.port)
         garbage.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-        #expect(try await blocking { try garbage.isClosedByNode() })
+        #expect(try await onOwnThread { try garbage.isClosedByNode() })
 
         let oversized = try RawConnection(port: harness.node.port)
-        try await blocking { try oversized.authenticate(as: PeerIdentity()) }
+        try await onOwnThread { try oversized.authenticate(as: PeerIdentity()) }
         oversized.send([0x7F, 0xFF, 0xFF, 0xFF, 3, 0, 0, 0, 0, 9])
-        let answer = try await blocking { try oversized.receive() }
+        let answer = try await onOwnThread { try oversized.receive() }
         #expect(answer?.status == WireStatus.tooLarge.rawValue)
-        #expect(try await blocking { try oversized.isClosedByNode() })
+        #expect(try await onOwnThread { try oversized.isClosedByNode() })
 
         let unknown = try RawConnection(port: harness.node.port)
-        try await blocking { try unknown.authenticate(as: PeerIdentity()) }
+        try await onOwnThread { try unknown.authenticate(as: PeerIdentity()) }
         unknown.send(Frame(kind: 77, requestID: 3).encoded)
-        #expect(try await blocking { try unknown.receive() }?.status == WireStatus.unsupported.rawValue)
+        #expect(try await onOwnThread { try unknown.receive() }?.status == WireStatus.unsupported.rawValue)
         try await expectStillServing(harness)
         await harness.stop()
     }
@@ -89,13 +89,13 @@ struct BadInputTests {
         let silent = try RawConnection(port: harness.node.port)
         // Stops in the middle of a frame.
         let stalled = try RawConnection(port: harness.node.port)
-        try await blocking { try stalled.authenticate(as: PeerIdentity()) }
+        try await onOwnThread { try stalled.authenticate(as: PeerIdentity()) }
         let (key, bytes) = fragment(10_000, seed: 3)
         let frame = Frame(kind: RequestKind.store.rawValue, requestID: 3,
                           body: Request.store(key: key, leaseExpiry: 0, bytes: []).encodedHead + bytes).encoded
         stalled.send(Array(frame.prefix(5000)))
-        #expect(try await blocking { try silent.isClosedByNode() })
-        #expect(try await blocking { try stalled.isClosedByNode() })
+        #expect(try await onOwnThread { try silent.isClosedByNode() })
+        #expect(try await onOwnThread { try stalled.isClosedByNode() })
         #expect(try harness.node.store.contains(key) == false)
         await harness.stop()
     }

@@ -43,7 +43,7 @@ final class NodeHarness: @unchecked Sendable {
 
 /// A blocking TCP connection speaking raw bytes, for feeding a node what no
 /// well-behaved client would send. Its blocking calls run on a thread of
-/// their own (``blocking(_:)``), never on the concurrency pool the node needs.
+/// their own (``onOwnThread(_:)``), never on the concurrency pool the node needs.
 final class RawConnection: @unchecked Sendable {
     private let socket: Int32
     private var decoder = FrameDecoder(maximumBodySize: 1 << 20)
@@ -110,12 +110,4 @@ func fragment(_ size: Int, seed: UInt64) -> (key: ContentHash, bytes: [UInt8]) {
 func refusal(_ error: Error) -> WireStatus? {
     if case let .refused(status, _) = error as? WireError { return status }
     return nil
-}
-
-/// Runs blocking work on a Dispatch thread, so tests that wait on sockets do
-/// not starve the cooperative pool that the node in the same process runs on.
-func blocking<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Swift.Result { try work() }) }
-    }
 }
