@@ -32,6 +32,14 @@ public final class StorageNode: Sendable {
         public var republishInterval: Duration = .seconds(3600)
         public var store = BlockStore.Options()
         var limits = FragmentServer.Limits()
+        /// The identity to prove instead of `DIR/identity.key`: a user's own
+        /// node proves the user's key, so that peers which the user's
+        /// backups use find the node under the key they know the user by.
+        public var identity: PeerIdentity?
+        /// The user's ``KeptBytesFile``: each peer's allowance here grows by
+        /// what the user keeps on that peer's node. Read at start and at
+        /// every ``StorageNode/maintain()``.
+        public var keptBytesFile: String?
 
         public init(data: String) {
             self.data = data
@@ -55,6 +63,8 @@ public final class StorageNode: Sendable {
     public let ledger: TrustLedger
     public let port: Int
     private let server: FragmentServer
+    private let service: FragmentService
+    private let keptBytesFile: String?
     private let metrics: NodeMetrics
     private let startedAt = Date()
     private let logger: Logger
@@ -72,7 +82,7 @@ public final class StorageNode: Sendable {
     }
 
     public static func start(_ configuration: Configuration, logger: Logger = Logger(label: "flud.node")) async throws -> StorageNode {
-        let identity = try PeerIdentity.loadOrCreate(at: configuration.data + "/identity.key")
+        let identity = try nodeIdentity(configuration)
         var options = configuration.store
         options.tables = Array(Set(options.tables + ["dht", "dht-items", "trust"]))
         let store = try BlockStore(directory: configuration.data, options: options)
@@ -88,9 +98,10 @@ public final class StorageNode: Sendable {
                                           statusDocument: { await holder.node?.statusDocument() ?? [] })
             let (dht, server) = try await bindBoth(configuration, id: id, identity: identity, service: service, logger: logger)
             let node = StorageNode(identity: identity, dht: dht, store: store, ledger: ledger, port: dht.port,
-                                   server: server, metrics: metrics, logger: logger,
-                                   republishInterval: configuration.republishInterval)
+                                   server: server, service: service, keptBytesFile: configuration.keptBytesFile,
+                                   metrics: metrics, logger: logger, republishInterval: configuration.republishInterval)
             await holder.set(node)
+            await node.adoptKeptBytes()
             await node.restoreItems()
             await node.join(configuration.bootstrap)
             await node.updateLevels()
@@ -100,6 +111,22 @@ public final class StorageNode: Sendable {
             store.close()
             throw error
         }
+    }
+
+    /// The configured identity, or the one in `DIR/identity.key`. A directory
+    /// whose node already has a key of its own is refused another: its
+    /// node ID, and the addresses peers know it by, would change under them.
+    private static func nodeIdentity(_ configuration: Configuration) throws -> PeerIdentity {
+        let path = configuration.data + "/identity.key"
+        guard let identity = configuration.identity else { return try PeerIdentity.loadOrCreate(at: path) }
+        if FileManager.default.fileExists(atPath: path) {
+            let own = try PeerIdentity.loadOrCreate(at: path)
+            guard own.publicKey == identity.publicKey else {
+                throw IdentityError(path: path, reason: "this data directory is node \(own.publicKey.hex), which cannot "
+                                    + "become \(identity.publicKey.hex); use a new data directory")
+            }
+        }
+        return identity
     }
 
     /// Binds the DHT to UDP and the fragment service to TCP on one port number.
@@ -124,13 +151,16 @@ public final class StorageNode: Sendable {
     }
 
     private init(identity: PeerIdentity, dht: DHTNode, store: BlockStore, ledger: TrustLedger, port: Int,
-                 server: FragmentServer, metrics: NodeMetrics, logger: Logger, republishInterval: Duration) {
+                 server: FragmentServer, service: FragmentService, keptBytesFile: String?,
+                 metrics: NodeMetrics, logger: Logger, republishInterval: Duration) {
         self.identity = identity
         self.dht = dht
         self.store = store
         self.ledger = ledger
         self.port = port
         self.server = server
+        self.service = service
+        self.keptBytesFile = keptBytesFile
         self.metrics = metrics
         self.logger = logger
         republishing = Periodic(every: republishInterval)
@@ -189,6 +219,7 @@ public final class StorageNode: Sendable {
     /// and updates the level metrics. The first call does everything.
     public func maintain() async {
         await dht.maintain()
+        await adoptKeptBytes()
         if republishing.isDue() {
             let republished = await dht.republishHeldItems()
             if republished > 0 { logger.debug("republished DHT items", metadata: ["items": "\(republished)"]) }
@@ -203,6 +234,21 @@ public final class StorageNode: Sendable {
             logger.error("upkeep failed", metadata: ["error": "\(error)"])
         }
         await updateLevels()
+    }
+
+    /// Reads the user's ``KeptBytesFile`` into the ledger and brings the
+    /// quotas of peers already storing here up (or down) to their allowance;
+    /// others get theirs when they next connect.
+    private func adoptKeptBytes() async {
+        guard let keptBytesFile else { return }
+        for peer in ledger.adoptKeptBytes(KeptBytesFile.read(keptBytesFile)) {
+            guard let usage = try? store.usage(of: OwnerID(peer)), usage.quota > 0 else { continue }
+            do {
+                try await service.admit(peer)
+            } catch {
+                logger.error("cannot update a peer's quota", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            }
+        }
     }
 
     private func updateLevels() async {

@@ -281,6 +281,49 @@ struct BackupRestoreTests {
         await network.stop()
     }
 
+    /// The bytes the user's ledger says it keeps on each node (what the
+    /// user's own node grants that node's user in return) are what each node
+    /// counts for the user: after backups, and after a forget released some.
+    @Test func theKeptBytesFileAgreesWithEveryNode() async throws {
+        let network = try await LocalNetwork(nodes: 6)
+        let scratch = try TemporaryDirectory(prefix: "flud-kept")
+        let (source, home) = (scratch.path + "/source", scratch.path + "/home")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 8 << 10)
+        let ledger = home + "/trust"
+        func join() async throws -> FragmentNetwork {
+            try await FragmentNetwork.join(bootstrap: [network.bootstrap], identity: keys.wireIdentity, ledgerDirectory: ledger)
+        }
+        func expectAgreement(_ stage: String) throws {
+            let kept = KeptBytesFile.read(FragmentNetwork.keptBytesFile(in: ledger))
+            var total: UInt64 = 0
+            for node in network.nodes.compactMap({ $0 }) {
+                let counted = try node.store.usage(of: OwnerID(bytes: keys.wireIdentity.publicKey.bytes)!).bytes
+                #expect(kept[node.identity.publicKey, default: 0] == UInt64(counted), "\(stage): node \(node.port)")
+                total += UInt64(counted)
+            }
+            #expect(total > 0, "\(stage): the nodes hold something of ours")
+        }
+        for version in 0..<3 {
+            try Data(deterministicBytes(20_000, seed: 1)).write(to: URL(fileURLWithPath: source + "/stays"))
+            try Data(deterministicBytes(30_000 + version, seed: UInt64(10 + version))).write(to: URL(fileURLWithPath: source + "/changes"))
+            let client = try await join()
+            _ = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+            await client.close()
+        }
+        try expectAgreement("after three backups")
+        let client = try await join()
+        var policy = Forget.Policy()
+        policy.keepLast = 1
+        let report = try await Forget(keys: keys, network: client, home: home).run(policy)
+        #expect(report.claimsDeleted > 0)
+        await client.close()
+        try expectAgreement("after forget")
+        await network.stop()
+    }
+
     @Test func forgetDropsOldSnapshotsAndReleasesOnlyTheirFragments() async throws {
         let network = try await LocalNetwork(nodes: 6)
         let scratch = try TemporaryDirectory(prefix: "flud-forget")

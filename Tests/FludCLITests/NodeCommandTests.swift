@@ -51,6 +51,24 @@ struct NodeCommandTests {
         await peer.close()
     }
 
+    /// `--home`: the node proves the user's key (`flud key show`'s node
+    /// identity); a home without keys is a clear error.
+    @Test func aNodeRunAsItsUserProvesTheUsersKey() async throws {
+        let scratch = try TemporaryDirectory()
+        let home = ["FLUD_HOME": scratch.file("home")]
+        #expect(try await Flud.run(["key", "init"], environment: home).status == 0)
+        let shown = try await Flud.run(["key", "show"], environment: home)
+        let userKey = try #require(shown.stdout.split(separator: "\n").first { $0.hasPrefix("node identity") }?
+            .split(separator: " ").last.map(String.init))
+        let port = LoopbackSocket.freePort()
+        let run = try await runNode(["node", "--data", scratch.file("node"), "--port", "\(port)", "--home", scratch.file("home")])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.hasPrefix("flud node \(userKey) listening"), "\(run.stdout)")
+        let keyless = try await Flud.run(["node", "--data", scratch.file("other"), "--port", "\(port)", "--home", scratch.file("nobody")])
+        #expect(keyless.status == 1)
+        #expect(keyless.stderr.contains(scratch.file("nobody")), "\(keyless.stderr)")
+    }
+
     /// Starts `flud` with `arguments`, waits for its first line, sends SIGTERM.
     func runNode(_ arguments: [String]) async throws -> FludRun {
         let process = Process()

@@ -143,6 +143,47 @@ struct FragmentServiceTests {
         await harness.stop()
     }
 
+    /// Fairness: a user's node lets each peer store what the user keeps on
+    /// that peer's node plus the margin, and follows the user's figure as it
+    /// changes, for peers already connected too.
+    @Test func aPeerMayStoreWhatTheUserKeepsWithItPlusTheMargin() async throws {
+        let user = PeerIdentity(), peer = PeerIdentity()
+        let directory = try TemporaryDirectory(prefix: "flud-kept")
+        let kept = directory.file("kept-bytes")
+        try KeptBytesFile.write([peer.publicKey: 20_000], to: kept)
+        let harness = try await NodeHarness.start {
+            $0.trust.generosity = 20_000
+            $0.identity = user
+            $0.keptBytesFile = kept
+        }
+        let client = try await harness.client(peer)
+        #expect(client.nodeKey == user.publicKey, "the node proves its user's key")
+        for seed: UInt64 in 1...4 { try await client.store(fragment(8192, seed: seed).bytes) }
+        await #expect(performing: { try await client.store(fragment(8192, seed: 5).bytes) },
+                      throws: { refusal($0) == .quotaExceeded })
+        // Another peer has the margin alone.
+        let stranger = try await harness.client()
+        for seed: UInt64 in 6...7 { try await stranger.store(fragment(8192, seed: seed).bytes) }
+        await #expect(performing: { try await stranger.store(fragment(8192, seed: 8).bytes) },
+                      throws: { refusal($0) == .quotaExceeded })
+        // The user's next backup keeps more with the peer: its upkeep raises the quota.
+        try KeptBytesFile.write([peer.publicKey: 40_000], to: kept)
+        await harness.node.maintain()
+        try await client.store(fragment(8192, seed: 5).bytes)
+        await client.close()
+        await stranger.close()
+        await harness.stop()
+    }
+
+    @Test func aDataDirectoryKeepsItsNodesIdentity() async throws {
+        let harness = try await NodeHarness.start()
+        let data = harness.node.store.directory
+        await harness.stop()
+        var configuration = StorageNode.Configuration(data: data)
+        configuration.identity = PeerIdentity()
+        await #expect(throws: IdentityError.self) { _ = try await StorageNode.start(configuration, logger: quietLogger) }
+    }
+
     @Test func aFullStoreRefusesAndKeepsWhatItHas() async throws {
         let harness = try await NodeHarness.start {
             $0.store.capacity = 4 << 20

@@ -26,6 +26,7 @@ public actor FragmentNetwork {
     /// a ledger directory. Placement puts distrusted nodes last.
     public nonisolated let ledger: TrustLedger?
     private let ledgerStore: BlockStore?
+    private let keptBytesFile: String?
     /// Each connected node's key and DHT ID, by "host:port", for the ledger
     /// (the ID is hashed from the key once, not per fragment).
     private var nodeKeys: [String: (key: PeerKey, id: NodeID)] = [:]
@@ -52,12 +53,19 @@ public actor FragmentNetwork {
         options.maximumFragmentSize = 1
         let store = ledgerDirectory.flatMap { try? BlockStore(directory: $0, options: options) }
         let ledger = store.flatMap { try? TrustLedger(table: $0.table("peers")) }
-        let network = FragmentNetwork(dht: dht, identity: identity, ledger: ledger, ledgerStore: store)
+        let network = FragmentNetwork(dht: dht, identity: identity, ledger: ledger, ledgerStore: store,
+                                      keptBytesFile: ledger == nil ? nil : ledgerDirectory.map(Self.keptBytesFile(in:)))
         if discovering { await network.discover() }
         return network
     }
 
-    private init(dht: DHTNode, identity: PeerIdentity, ledger: TrustLedger?, ledgerStore: BlockStore?) {
+    /// Where a ledger directory's ``KeptBytesFile`` is: what `flud node --home` reads.
+    public static func keptBytesFile(in ledgerDirectory: String) -> String {
+        ledgerDirectory + "/kept-bytes"
+    }
+
+    private init(dht: DHTNode, identity: PeerIdentity, ledger: TrustLedger?, ledgerStore: BlockStore?, keptBytesFile: String?) {
+        self.keptBytesFile = keptBytesFile
         self.dht = dht
         self.identity = identity
         self.ledger = ledger
@@ -127,8 +135,10 @@ public actor FragmentNetwork {
         for address in [preferred] + alternates.filter({ $0 != preferred }) {
             do {
                 // An explicit lease, the term `Leases` renews by, whatever the node's default.
-                try await client(for: address).store(bytes, key: key, leaseExpiry: UInt64(Date().timeIntervalSince1970) + Leases.term)
-                note(.storeSucceeded(bytes: bytes.count), at: address)
+                let outcome = try await client(for: address).store(bytes, key: key,
+                                                                   leaseExpiry: UInt64(Date().timeIntervalSince1970) + Leases.term)
+                // A renewed lease is a claim already counted.
+                note(.storeSucceeded(bytes: outcome == .leaseRenewed ? 0 : bytes.count), at: address)
                 bytesStored += bytes.count
                 return address
             } catch {
@@ -169,7 +179,10 @@ public actor FragmentNetwork {
 
     /// Drops our claim on `key` at `address`; false if the node had none.
     public func deleteClaim(_ key: ContentHash, at address: String) async throws -> Bool {
-        try await claimRequest(at: address) { try await $0.delete(key) }
+        try await claimRequest(at: address) { client in
+            let released = try await client.delete(key)
+            note(.released(bytes: Int(clamping: released ?? 0)), at: address)
+        }
     }
 
     /// Runs a request about one of our claims: true when it succeeds, false
@@ -241,6 +254,9 @@ public actor FragmentNetwork {
         clients = [:]
         await dht.close()
         try? await ledger?.flush()
+        if let ledger, let keptBytesFile {
+            try? KeptBytesFile.write(ledger.peers.mapValues(\.bytesStoredWith), to: keptBytesFile)
+        }
         ledgerStore?.close()
     }
 }

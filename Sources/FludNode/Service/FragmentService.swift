@@ -74,10 +74,12 @@ struct FragmentService: Sendable {
             }
             return allocator.frame(kind: kind, requestID: requestID, head: answer)
         case let .delete(key):
-            guard try await store.deleteClaim(key: key, owner: owner) else {
+            // The size first: the bytes may go with this claim.
+            let size = try store.size(of: key)
+            guard let size, try await store.deleteClaim(key: key, owner: owner) else {
                 throw WireError.refused(.notFound, "you hold no claim on \(key.hex)")
             }
-            return allocator.frame(kind: kind, requestID: requestID)
+            return allocator.frame(kind: kind, requestID: requestID, head: withUnsafeBytes(of: UInt64(size).bigEndian) { Array($0) })
         case let .stat(key):
             guard let claim = try store.claims(on: key).first(where: { $0.owner == owner }),
                   let size = try store.size(of: key) else {

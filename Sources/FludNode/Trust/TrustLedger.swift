@@ -152,6 +152,24 @@ public final class TrustLedger: Sendable {
         policy.generosity + Int(clamping: self[peer].bytesStoredWith)
     }
 
+    /// Takes what the node's user keeps on each peer (``KeptBytesFile``) as
+    /// the bytes we keep with it; peers missing from `kept` keep nothing.
+    /// Returns the peers whose figure changed.
+    @discardableResult
+    public func adoptKeptBytes(_ kept: [PeerKey: UInt64]) -> [PeerKey] {
+        state.withLock { state in
+            let peers = Set(kept.keys).union(state.records.filter { $0.value.bytesStoredWith > 0 }.keys)
+            return peers.filter { peer in
+                var record = state.records[peer] ?? Record()
+                guard record.bytesStoredWith != kept[peer, default: 0] else { return false }
+                record.bytesStoredWith = kept[peer, default: 0]
+                state.records[peer] = record
+                state.dirty.insert(peer)
+                return true
+            }
+        }
+    }
+
     /// `candidates` ordered for placement: most reliable first.
     public func rankedForPlacement(_ candidates: [PeerKey]) -> [PeerKey] {
         let records = peers

@@ -131,9 +131,12 @@ public final class FragmentClient: Sendable {
         return answer
     }
 
-    /// Drops this identity's claim on `key`.
-    public func delete(_ key: ContentHash) async throws {
-        _ = try await request(.delete(key: key))
+    /// Drops this identity's claim on `key`; returns the fragment's size
+    /// (nil from a node that does not say).
+    @discardableResult
+    public func delete(_ key: ContentHash) async throws -> UInt64? {
+        let body = try await request(.delete(key: key))
+        return body.count == 8 ? body.reduce(0) { $0 << 8 | UInt64($1) } : nil
     }
 
     /// Extends our claim on `key` to at least `leaseExpiry` (Unix seconds);

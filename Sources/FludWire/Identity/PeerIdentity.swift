@@ -81,4 +81,9 @@ public struct IdentityError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
     public var description: String { "cannot use the identity in \(path): \(reason)" }
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }

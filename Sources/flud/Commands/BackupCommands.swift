@@ -99,7 +99,7 @@ struct NetworkOptions: ParsableArguments {
     func join(_ keys: UserKeys, discovering: Bool = true) async throws -> FragmentNetwork {
         guard !bootstrap.isEmpty else { throw Failure.usage("give at least one --bootstrap HOST:PORT") }
         let network = try await FragmentNetwork.join(bootstrap: try bootstrap.map(parseAddress), identity: keys.wireIdentity,
-                                                     discovering: discovering, ledgerDirectory: FludHome.path + "/trust")
+                                                     discovering: discovering, ledgerDirectory: FludHome.ledgerDirectory())
         let found = await network.nodes.count
         guard !discovering || found > 0 else {
             await network.close()

@@ -45,6 +45,11 @@ enum FludHome {
         return NSHomeDirectory() + "/.flud"
     }
 
+    /// Where a home keeps the user's trust ledger (and its ``KeptBytesFile``).
+    static func ledgerDirectory(in home: String = path) -> String {
+        home + "/trust"
+    }
+
     /// The identity the user proves to nodes: the one derived from their
     /// keys (`flud key init|import`) if they have any, so their claims follow
     /// them to a new machine; else a standalone one, created on first use.

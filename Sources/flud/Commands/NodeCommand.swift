@@ -1,5 +1,6 @@
 import ArgumentParser
 @preconcurrency import Dispatch
+import FludBackup
 import FludNode
 import FludStore
 import FludWire
@@ -25,7 +26,11 @@ struct RunNodeCommand: AsyncParsableCommand {
             first start; its DHT node ID is the first 20 bytes of SHA-256 of the \
             public key. It joins through each --bootstrap node and through the \
             contacts it saved at its last stop. Peers may store up to what this \
-            node stores with them plus --generosity bytes. Logs go to standard \
+            node stores with them plus --generosity bytes: with --home, the node \
+            proves the key of the user whose keys are in that directory (so peers \
+            know it as the user they keep backups for), and each peer's allowance \
+            grows by what the user's backups keep on that peer's node, as the \
+            user's last backup, forget or repair recorded it. Logs go to standard \
             error; with --metrics-port, Prometheus metrics are served at \
             http://HOST:M/metrics. Stops cleanly on SIGINT or SIGTERM.
             """
@@ -33,11 +38,18 @@ struct RunNodeCommand: AsyncParsableCommand {
 
     @OptionGroup var options: NodeOptions
 
+    @Option(help: ArgumentHelp("Run as the user whose keys are in this directory (usually $FLUD_HOME).", valueName: "dir"))
+    var home: String?
+
     func run() async throws {
         try await reportingFailures {
             try options.checkArguments()
-            let configuration = try options.configuration(data: options.data, port: options.port,
+            var configuration = try options.configuration(data: options.data, port: options.port,
                                                           bootstrap: options.bootstrap.map(parseAddress))
+            if let home {
+                configuration.identity = try UserKeys.load(from: home).wireIdentity
+                configuration.keptBytesFile = FragmentNetwork.keptBytesFile(in: FludHome.ledgerDirectory(in: home))
+            }
             bootstrapLogging(level: options.logLevel)
             tuneAllocatorForFragmentTraffic()
             let signals = TerminationSignals()
