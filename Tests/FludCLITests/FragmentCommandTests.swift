@@ -116,8 +116,23 @@ struct FragmentCommandTests {
         let readable = try await Flud.run(["node", "status", node.address], environment: home)
         #expect(readable.stdout.contains("stored         1 fragments, 8192 bytes"), "\(readable.stdout)")
 
+        // Refused before they run: a request before the handshake, and a
+        // stream that breaks the framing (a body over the limit).
+        for header in [Frame.header(kind: RequestKind.store.rawValue, status: 0, requestID: 1, bodyCount: 0),
+                       Frame.header(kind: RequestKind.store.rawValue, status: 0, requestID: 1, bodyCount: 1 << 30)] {
+            let raw = try #require(LoopbackSocket.connect(port: node.port))
+            _ = header.withUnsafeBytes { send(raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            // The node's answer, then its hang-up: both counted by then.
+            _ = try await onOwnThread {
+                var answer = [UInt8](repeating: 0, count: 4096)
+                while answer.withUnsafeMutableBytes({ recv(raw, $0.baseAddress, $0.count, 0) }) > 0 {}
+            }
+            close(raw)
+        }
         let metrics = try httpGet(port: metricsPort, path: "/metrics")
         #expect(metrics.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(metrics.contains("type=\"store\",error=\"not_authenticated\"} 1"), "\(metrics)")
+        #expect(metrics.contains("type=\"frame\",error=\"too_large\"} 1"), "\(metrics)")
         #expect(metrics.contains("flud_requests_total{node=\"") && metrics.contains("type=\"store\",status=\"ok\"} 1"), "\(metrics)")
         #expect(metrics.contains("type=\"store\",error=\"bad_key\"} 1"))
         #expect(metrics.contains("flud_audits_total"))

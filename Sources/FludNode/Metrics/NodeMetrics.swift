@@ -19,6 +19,16 @@ struct NodeMetrics: Sendable {
             .recordNanoseconds(Int64(seconds * 1e9))
     }
 
+    /// A request refused before it ran (handshake, replay, throttling,
+    /// malformed or unknown requests), or a stream that broke the framing
+    /// (type "frame"): the abuse a node sees, counted like other errors.
+    func refused(kind: UInt8?, status: WireStatus) {
+        let type = kind.map { RequestKind(rawValue: $0).map { "\($0)" } ?? "unknown" } ?? "frame"
+        Counter(label: "flud_requests_total", dimensions: [("node", node), ("type", type), ("status", status.metricName)]).increment()
+        Counter(label: "flud_request_errors_total", dimensions: [("node", node), ("type", type), ("error", status.metricName)])
+            .increment()
+    }
+
     /// A VERIFY this node answered (passed) or could not (failed: fragment
     /// missing, corrupt or challenge out of range).
     func audit(passed: Bool) {

@@ -213,6 +213,7 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
             // The framing is broken: answer once, then hang up.
             logger.notice("closing a connection that broke the framing", metadata: ["error": "\(error)"])
             if case let .ready(peer) = phase { service.ledger.record(.fault, for: peer) }
+            service.metrics.refused(kind: nil, status: error.status)
             write(allocator.errorFrame(kind: 0, requestID: 0, status: error.status, message: error.description))
         } else {
             logger.debug("closing a connection after an error", metadata: ["error": "\(error)"])
@@ -223,6 +224,7 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
     private var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
 
     private func refuse(_ frame: Frame, _ status: WireStatus, _ message: String, closing: Bool) {
+        service.metrics.refused(kind: frame.kind & 0x7F, status: status)
         write(allocator.errorFrame(kind: frame.kind & 0x7F, requestID: frame.requestID, status: status, message: message))
         if closing { close() }
     }
