@@ -36,6 +36,7 @@ struct BackupCommandTests {
                                   environment: home)
         #expect(backup.status == 3, "a snapshot, but one path (the FIFO) skipped: \(backup.stderr)")
         #expect(backup.stderr.contains("skipped \(source)/pipe"))
+        #expect(!backup.stderr.contains("warning"), "8 fragments on 12 nodes: one each")
         let summary = try #require(backup.stdout.split(separator: "\n").last)
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
         #expect(fields["event"] as? String == "summary")
@@ -80,6 +81,80 @@ struct BackupCommandTests {
         #expect(nothing.status == 1)
         #expect(nothing.stderr.contains("no snapshots"))
         #expect(!scratch.exists("nothing"))
+    }
+
+    /// More fragments per chunk than nodes: the backup goes on, and says how
+    /// many lost nodes it can then survive.
+    @Test func aBackupWiderThanTheNetworkSaysWhatItSurvives() async throws {
+        let scratch = try Scratch()
+        var nodes: [NodeProcess] = []
+        for index in 0..<3 {
+            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
+                                               bootstrap: nodes.first.map { $0.address }))
+        }
+        let home = ["FLUD_HOME": scratch.file("home")]
+        #expect(try await Flud.run(["key", "init"], environment: home).status == 0)
+        _ = try scratch.write("file", bytes: 100_000, seed: 3)
+        let backup = try await Flud.run(["backup", scratch.file("file"), "-k", "2", "-m", "2", "--bootstrap", nodes[0].address],
+                                        environment: home)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.stderr.contains("warning: 3 storage nodes for 4 fragments per chunk: a node holds up to 2 fragments "
+                                       + "of a chunk, so this backup survives the loss of any 1 node, not 2"), "\(backup.stderr)")
+    }
+
+    /// verify, repair and --exclude from the shell, against node processes:
+    /// a SIGKILLed holder makes verify fail (exit 1), repair rebuilds its
+    /// fragments elsewhere, verify passes again, and an excluded file was
+    /// never stored.
+    @Test func verifyRepairAndExcludeFromTheShell() async throws {
+        let scratch = try Scratch()
+        var nodes: [NodeProcess] = []
+        for index in 0..<6 {
+            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
+                                               bootstrap: nodes.first.map { $0.address }))
+        }
+        let bootstrap = ["--bootstrap", nodes[0].address]
+        let home = ["FLUD_HOME": scratch.file("home")]
+        #expect(try await Flud.run(["key", "init"], environment: home).status == 0)
+        try FileManager.default.createDirectory(atPath: scratch.file("data"), withIntermediateDirectories: true)
+        let kept = try scratch.write("data/kept.bin", bytes: 300_000, seed: 4)
+        _ = try scratch.write("data/scratch.tmp", bytes: 5000, seed: 5)
+        let backup = try await Flud.run(["backup", scratch.file("data"), "-k", "2", "-m", "2", "--chunk-size", "65536",
+                                         "--exclude", "*.tmp"] + bootstrap, environment: home)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        func report(_ arguments: [String], status: Int32) async throws -> [String: Any] {
+            let run = try await Flud.run(arguments + ["--json"] + bootstrap, environment: home)
+            #expect(run.status == status, "\(arguments): \(run.stderr)")
+            let line = try #require(run.stdout.split(separator: "\n").last)
+            return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        let healthy = try await report(["verify", "--sample", "1"], status: 0)
+        #expect(healthy["missing"] as? Int == 0)
+
+        // A node other than the bootstrap that holds some of our fragments.
+        var victim: NodeProcess?
+        for node in nodes.dropFirst() where victim == nil {
+            let listed = try await Flud.run(["fragment", "list", "--node", node.address], environment: home)
+            if !listed.stdout.isEmpty { victim = node }
+        }
+        let lost = try #require(victim)
+        try await lost.kill(SIGKILL)
+        let damaged = try await report(["verify", "--sample", "1"], status: 1)
+        let missing = try #require(damaged["missing"] as? Int)
+        #expect(missing > 0)
+        // (A snapshot page whose chunks moved is stored anew, not rebuilt:
+        // its fragments are not among the repair's missing ones.)
+        let repaired = try await report(["repair"], status: 0)
+        #expect((1...missing).contains(repaired["rebuilt"] as? Int ?? 0))
+        #expect(repaired["rebuilt"] as? Int == repaired["missing"] as? Int)
+        #expect(repaired["unrecoverable"] as? Int == 0)
+        let again = try await report(["verify", "--sample", "1"], status: 0)
+        #expect(again["missing"] as? Int == 0)
+
+        let restore = try await Flud.run(["restore", "--target", scratch.file("restored")] + bootstrap, environment: home)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try scratch.read("restored" + scratch.file("data/kept.bin")) == kept)
+        #expect(!scratch.exists("restored" + scratch.file("data/scratch.tmp")), "excluded")
     }
 
     /// A backup SIGKILLed halfway resumes without uploading again what landed.

@@ -128,6 +128,15 @@ public actor FragmentNetwork {
         return (0..<count).map { ordered[$0 % ordered.count] }
     }
 
+    /// With fewer nodes than fragments per object, placement puts several
+    /// fragments of an object on one node: how many at most, and how many
+    /// nodes may then be lost with every object still whole (any `count`
+    /// nodes when each holds one fragment).
+    public func spread(dataShards: Int, parityShards: Int) -> (fragmentsPerNode: Int, nodesThatMayFail: Int) {
+        let perNode = (dataShards + parityShards + nodes.count - 1) / max(nodes.count, 1)
+        return (perNode, parityShards / max(perNode, 1))
+    }
+
     /// Stores `bytes` on the node at `preferred`, or on the next nodes of
     /// `alternates` if it fails. Returns where it landed.
     public func store(_ bytes: [UInt8], key: ContentHash, preferred: String, alternates: [String]) async throws -> String {

@@ -173,6 +173,12 @@ struct BackupCommand: AsyncParsableCommand {
             let json = self.json
             let reporter = ThrottledReporter()
             let (summary, seconds) = try await join.withNetwork(keys) { network in
+                let spread = await network.spread(dataShards: k, parityShards: m)
+                if spread.fragmentsPerNode > 1 {
+                    printError("flud: warning: \(await network.nodes.count) storage nodes for \(k + m) fragments per chunk: a node "
+                               + "holds up to \(spread.fragmentsPerNode) fragments of a chunk, so this backup survives the loss "
+                               + "of any \(spread.nodesThatMayFail) node\(spread.nodesThatMayFail == 1 ? "" : "s"), not \(m)")
+                }
                 let started = monotonicSeconds()
                 let summary = try await Backup(keys: keys, network: network, home: FludHome.path, options: options).run { state in
                     guard reporter.due(final: state.filesDone == state.filesTotal) else { return }
