@@ -587,7 +587,11 @@ struct BackupRestoreTests {
         await network.stop()
     }
 
-    @Test func aNodeServingCorruptFragmentsLosesTrustAndNothingElse() async throws {
+    /// With `forgingChecksums`, the node's own checksums are rewritten to
+    /// match the rotten bytes: the node serves them as good, and only the
+    /// client's hash check stands between them and the restore.
+    @Test(arguments: [false, true])
+    func aNodeServingCorruptFragmentsLosesTrustAndNothingElse(forgingChecksums: Bool) async throws {
         let network = try await LocalNetwork(nodes: 6)
         let scratch = try TemporaryDirectory(prefix: "flud-trust")
         let source = scratch.path + "/source"
@@ -614,7 +618,11 @@ struct BackupRestoreTests {
         let ours = OwnerID(bytes: keys.wireIdentity.publicKey.bytes)!
         let held = try victim.store.fragments(claimedBy: ours, limit: 1000).map(\.key)
         #expect(!held.isEmpty)
-        try corruptOnDisk(held, of: victim.store, file: network.directory.path + "/node-\(victimIndex)/data.mdb")
+        try corruptOnDisk(held, of: victim.store, file: network.directory.path + "/node-\(victimIndex)/data.mdb",
+                          forgingChecksums: forgingChecksums)
+        if forgingChecksums {
+            #expect(try held.allSatisfy { try !$0.identifies(victim.store.fragment($0)) }, "the node reads them as good")
+        }
 
         let reader = try await join(discovering: false)
         let target = scratch.path + "/restored"
@@ -651,8 +659,10 @@ struct BackupRestoreTests {
 }
 
 /// Flips a byte inside each of `keys`' fragments in the node's LMDB file, as a
-/// failing disk would: the node's checksum check catches it on read.
-private func corruptOnDisk(_ keys: [ContentHash], of store: BlockStore, file path: String) throws {
+/// failing disk would: the node's checksum check catches it on read, unless
+/// `forgingChecksums` rewrites each record's checksum (its first 4 bytes,
+/// before the payload) to match, as a node that lies would.
+private func corruptOnDisk(_ keys: [ContentHash], of store: BlockStore, file path: String, forgingChecksums: Bool = false) throws {
     let file = try #require(FileManager.default.contents(atPath: path))
     let descriptor = open(path, O_RDWR)
     #expect(descriptor >= 0)
@@ -665,6 +675,12 @@ private func corruptOnDisk(_ keys: [ContentHash], of store: BlockStore, file pat
         for copy in copies {
             var flipped = ~bytes[100]
             #expect(pwrite(descriptor, &flipped, 1, off_t(copy.lowerBound + 100)) == 1)
+            if forgingChecksums {
+                var rotten = bytes
+                rotten[100] = flipped
+                var checksum = rotten.withUnsafeBytes { CRC32C.checksum($0) }.littleEndian
+                #expect(pwrite(descriptor, &checksum, 4, off_t(copy.lowerBound - 8)) == 4)
+            }
         }
     }
 }
