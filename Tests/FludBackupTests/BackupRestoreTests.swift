@@ -281,6 +281,66 @@ struct BackupRestoreTests {
         await network.stop()
     }
 
+    /// Incremental backups trust size, mtime and inode: a file rewritten in
+    /// place behind them keeps its old chunks (it was not read), and is read
+    /// again once its mtime moves. Both a chunked and a packed file.
+    @Test func anUnchangedFileIsNotReadAgain() async throws {
+        let network = try await LocalNetwork(nodes: 4)
+        let scratch = try TemporaryDirectory(prefix: "flud-unchanged")
+        let (source, home) = (scratch.path + "/source", scratch.path + "/home")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 16 << 10)
+        let files = [(name: "chunked", size: 100_000), (name: "packed", size: 3000)]
+        for (index, file) in files.enumerated() {
+            try Data(deterministicBytes(file.size, seed: UInt64(30 + index))).write(to: URL(fileURLWithPath: source + "/" + file.name))
+        }
+        let client = try await network.join(keys)
+        _ = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+
+        /// Rewrites each file in place (same inode, same size), then puts its mtime back.
+        func rewriteBehindTheBackup(seed: UInt64, keepingTime: Bool) throws {
+            for file in files {
+                let path = source + "/" + file.name
+                var before = stat()
+                #expect(stat(path, &before) == 0)
+                let descriptor = open(path, O_WRONLY)
+                let bytes = deterministicBytes(file.size, seed: seed)
+                #expect(pwrite(descriptor, bytes, bytes.count, 0) == bytes.count)
+                close(descriptor)
+                if keepingTime {
+                    var times = [before.st_atim, before.st_mtim]
+                    #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+                }
+            }
+        }
+        func restored(_ name: String) async throws -> [String: Data] {
+            let target = scratch.path + "/" + name
+            _ = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
+            return Dictionary(uniqueKeysWithValues: files.map { ($0.name, FileManager.default.contents(atPath: target + source + "/" + $0.name)!) })
+        }
+
+        try rewriteBehindTheBackup(seed: 90, keepingTime: true)
+        let unchanged = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(unchanged.progress.chunksUploaded == 0)
+        let kept = try await restored("unchanged")
+        for (index, file) in files.enumerated() {
+            #expect(kept[file.name] == Data(deterministicBytes(file.size, seed: UInt64(30 + index))),
+                    "\(file.name): the old content, so the file was not read")
+        }
+
+        try rewriteBehindTheBackup(seed: 91, keepingTime: false)
+        let changed = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(changed.progress.chunksUploaded > 0)
+        let reread = try await restored("changed")
+        for file in files {
+            #expect(reread[file.name] == Data(deterministicBytes(file.size, seed: 91)), "\(file.name)")
+        }
+        await client.close()
+        await network.stop()
+    }
+
     /// The bytes the user's ledger says it keeps on each node (what the
     /// user's own node grants that node's user in return) are what each node
     /// counts for the user: after backups, and after a forget released some.
