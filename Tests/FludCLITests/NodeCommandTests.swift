@@ -69,6 +69,26 @@ struct NodeCommandTests {
         #expect(keyless.stderr.contains(scratch.file("nobody")), "\(keyless.stderr)")
     }
 
+    /// `flud cluster`: N nodes in one process on consecutive ports, each
+    /// listed with its own key; a clean stop on SIGTERM; bad options are
+    /// usage errors.
+    @Test func aClusterRunsItsNodesOnConsecutivePorts() async throws {
+        let scratch = try TemporaryDirectory()
+        let port = LoopbackSocket.freePort()
+        let run = try await runNode(["cluster", "--nodes", "3", "--data", scratch.path, "--base-port", "\(port)", "--log-level", "error"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n")
+        #expect(lines.count == 3, "\(run.stdout)")
+        for (index, line) in lines.enumerated() {
+            #expect(line.hasPrefix("node \(index) ") && line.contains("udp+tcp 127.0.0.1:\(port + index)"), "\(line)")
+        }
+        #expect(Set(lines.map { $0.split(separator: " ")[2] }).count == 3, "three identities")
+        #expect(FileManager.default.fileExists(atPath: scratch.file("node-2/identity.key")))
+        for bad in [["--nodes", "0"], ["--nodes", "2", "--log-level", "loud"]] {
+            #expect(try await Flud.run(["cluster", "--data", scratch.path, "--base-port", "\(port)"] + bad).status == 64, "\(bad)")
+        }
+    }
+
     /// Starts `flud` with `arguments`, waits for its first line, sends SIGTERM.
     func runNode(_ arguments: [String]) async throws -> FludRun {
         let process = Process()

@@ -195,6 +195,7 @@ struct ClusterCommand: AsyncParsableCommand {
         try await reportingFailures {
             guard (1...1000).contains(nodes) else { throw Failure.usage("--nodes must be 1 to 1000") }
             guard (1...(65535 - nodes)).contains(basePort) else { throw Failure.usage("--base-port leaves no room for \(nodes) ports") }
+            guard Logger.Level(rawValue: logLevel) != nil else { throw Failure.usage("--log-level '\(logLevel)' is not a level") }
             bootstrapLogging(level: logLevel)
             tuneAllocatorForFragmentTraffic()
             let signals = TerminationSignals()
