@@ -35,13 +35,15 @@ struct NodeCommandTests {
         for node in nodes { await node.close() }
     }
 
-    /// A node started with a bootstrap contact saves its routing table on
-    /// SIGTERM and rejoins from it on restart, with no bootstrap given.
-    @Test func nodeStopsOnSIGTERMAndRejoinsFromItsSavedRoutingTable() async throws {
+    /// A node started with a bootstrap contact saves its routing table when
+    /// stopped (SIGINT, as Ctrl-C sends) and rejoins from it on restart, with
+    /// no bootstrap given; SIGTERM stops it as cleanly.
+    @Test func nodeStopsOnSIGINTOrSIGTERMAndRejoinsFromItsSavedRoutingTable() async throws {
         let peer = try await DHTNode.start()
         let scratch = try TemporaryDirectory()
         let port = LoopbackSocket.freePort()
-        let first = try await runNode(["node", "--data", scratch.path, "--port", "\(port)", "--bootstrap", "127.0.0.1:\(peer.port)"])
+        let first = try await runNode(["node", "--data", scratch.path, "--port", "\(port)", "--bootstrap", "127.0.0.1:\(peer.port)"],
+                                     stoppingWith: SIGINT)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("listening on udp+tcp 127.0.0.1:\(port), 1 contacts"))
         let second = try await runNode(["node", "--data", scratch.path, "--port", "\(port)"])
@@ -89,8 +91,8 @@ struct NodeCommandTests {
         }
     }
 
-    /// Starts `flud` with `arguments`, waits for its first line, sends SIGTERM.
-    func runNode(_ arguments: [String]) async throws -> FludRun {
+    /// Starts `flud` with `arguments`, waits for its first line, sends `signal`.
+    func runNode(_ arguments: [String], stoppingWith signal: Int32 = SIGTERM) async throws -> FludRun {
         let process = Process()
         process.executableURL = Flud.executable
         process.arguments = arguments
@@ -102,7 +104,7 @@ struct NodeCommandTests {
         for _ in 0..<100 where !collected.contains(UInt8(ascii: "\n")) {
             collected += try await out.fileHandleForReading.nextData()
         }
-        kill(process.processIdentifier, SIGTERM)
+        kill(process.processIdentifier, signal)
         collected += try await out.fileHandleForReading.remainingData()
         try await process.exited()
         return FludRun(status: process.terminationStatus, stdout: String(decoding: collected, as: UTF8.self),
