@@ -113,18 +113,35 @@ public final class StorageNode: Sendable {
         }
     }
 
-    /// The configured identity, or the one in `DIR/identity.key`. A directory
-    /// whose node already has a key of its own is refused another: its
-    /// node ID, and the addresses peers know it by, would change under them.
+    /// The configured identity, or the one in `DIR/identity.key`. A data
+    /// directory keeps the key it was first run with, so that its node ID,
+    /// and what peers know it by, never change under them: a node of its own
+    /// (`identity.key`) or a user's node (`user-node.pub`, the public key
+    /// only; the user's secret stays in the user's home).
     private static func nodeIdentity(_ configuration: Configuration) throws -> PeerIdentity {
-        let path = configuration.data + "/identity.key"
-        guard let identity = configuration.identity else { return try PeerIdentity.loadOrCreate(at: path) }
-        if FileManager.default.fileExists(atPath: path) {
-            let own = try PeerIdentity.loadOrCreate(at: path)
-            guard own.publicKey == identity.publicKey else {
-                throw IdentityError(path: path, reason: "this data directory is node \(own.publicKey.hex), which cannot "
-                                    + "become \(identity.publicKey.hex); use a new data directory")
+        let (secretPath, userPath) = (configuration.data + "/identity.key", configuration.data + "/user-node.pub")
+        let userKey = FileManager.default.contents(atPath: userPath).map { String(decoding: $0, as: UTF8.self) }
+        guard let identity = configuration.identity else {
+            if let userKey, !FileManager.default.fileExists(atPath: secretPath) {
+                throw IdentityError(path: userPath, reason: "this data directory is the node of the user with key "
+                                    + "\(userKey.prefix(16))…; start it with that user's --home")
             }
+            return try PeerIdentity.loadOrCreate(at: secretPath)
+        }
+        let wanted = identity.publicKey.hex
+        if FileManager.default.fileExists(atPath: secretPath) || userKey != nil {
+            let current = try userKey ?? PeerIdentity.loadOrCreate(at: secretPath).publicKey.hex
+            guard current == wanted else {
+                throw IdentityError(path: configuration.data, reason: "this data directory is node \(current.prefix(16))…, "
+                                    + "which cannot become \(wanted.prefix(16))…; use a new data directory")
+            }
+            return identity
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.data, withIntermediateDirectories: true)
+            try Data(wanted.utf8).write(to: URL(fileURLWithPath: userPath), options: .atomic)
+        } catch {
+            throw IdentityError(path: userPath, reason: "it cannot be written (\(error.localizedDescription))")
         }
         return identity
     }

@@ -175,6 +175,8 @@ struct FragmentServiceTests {
         await harness.stop()
     }
 
+    /// A data directory keeps the key it was first run with: its own node's
+    /// key, or the user's that it was first run as.
     @Test func aDataDirectoryKeepsItsNodesIdentity() async throws {
         let harness = try await NodeHarness.start()
         let data = harness.node.store.directory
@@ -182,6 +184,19 @@ struct FragmentServiceTests {
         var configuration = StorageNode.Configuration(data: data)
         configuration.identity = PeerIdentity()
         await #expect(throws: IdentityError.self) { _ = try await StorageNode.start(configuration, logger: quietLogger) }
+
+        let users = try TemporaryDirectory(prefix: "flud-user-node")
+        let user = PeerIdentity()
+        var asUser = StorageNode.Configuration(data: users.file("node"))
+        asUser.identity = user
+        try await StorageNode.start(asUser, logger: quietLogger).stop()
+        let again = try await StorageNode.start(asUser, logger: quietLogger)
+        #expect(again.identity.publicKey == user.publicKey)
+        await again.stop()
+        asUser.identity = PeerIdentity()
+        await #expect(throws: IdentityError.self) { _ = try await StorageNode.start(asUser, logger: quietLogger) }
+        asUser.identity = nil
+        await #expect(throws: IdentityError.self) { _ = try await StorageNode.start(asUser, logger: quietLogger) }
     }
 
     @Test func aFullStoreRefusesAndKeepsWhatItHas() async throws {
