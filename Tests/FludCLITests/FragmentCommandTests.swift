@@ -115,6 +115,7 @@ struct FragmentCommandTests {
         #expect((document["key"] as? String)?.count == 64)
         let readable = try await Flud.run(["node", "status", node.address], environment: home)
         #expect(readable.stdout.contains("stored         1 fragments, 8192 bytes"), "\(readable.stdout)")
+        #expect(try await Flud.run(["node", "status", "no-port-here"], environment: home).status == 1)
 
         // Refused before they run: a request before the handshake, and a
         // stream that breaks the framing (a body over the limit).
@@ -152,8 +153,10 @@ struct FragmentCommandTests {
         #expect(node.process.terminationStatus == 0, "a clean stop on SIGTERM")
         let unreachable = try await Flud.run(["fragment", "retrieve", "--node", node.address, key], environment: home)
         #expect(unreachable.status == 5, "\(unreachable.stderr)")
-        #expect(try await Flud.run(["fragment", "retrieve", "--node", node.address, "not-a-key"], environment: home).status == 64)
-        #expect(try await Flud.run(["fragment", "retrieve", "--node", "nowhere", key], environment: home).status == 64)
+        #expect(try await Flud.run(["fragment", "retrieve", "--node", node.address, "not-a-key"], environment: home).status == 1)
+        #expect(try await Flud.run(["fragment", "retrieve", "--node", "nowhere", key], environment: home).status == 1)
+        let missingNode = try await Flud.run(["fragment", "retrieve", key], environment: home)
+        #expect(missingNode.status == 1 && missingNode.stderr.contains("--node"), "\(missingNode.stderr)")
     }
 
     /// A node SIGKILLed while clients are storing restarts with every fragment

@@ -19,8 +19,14 @@ enum FragmentExit {
     static let help = """
         Exit status: 0 ok, 2 not found, 3 bad key (bytes that do not hash to their key), \
         4 refused (quota, authentication, throttling, out-of-range challenge, full store), \
-        5 node unreachable, 64 invalid arguments, 1 anything else.
+        5 node unreachable, 1 anything else (invalid arguments too).
         """
+
+    /// Whether `arguments` name one of the commands that talk to a node
+    /// (`flud fragment …`, `flud node status`), which exit with these statuses.
+    static func applies(to arguments: [String]) -> Bool {
+        arguments.first == "fragment" || arguments.starts(with: ["node", "status"])
+    }
 
     static func status(for error: WireError) -> Int32 {
         switch error {
