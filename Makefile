@@ -30,6 +30,7 @@ release: deps
 # wait on child processes; run side by side on 2 cores they starve each other's
 # share of Swift's cooperative thread pool and time out.
 test: deps
+	scripts/check-async-tuples.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 	$(MAKE) kernel-check

@@ -412,7 +412,8 @@ struct BackupRestoreTests {
         }
         // Where each version's files lie, read before forget deletes the old pages.
         let oldChanges = try await fragments(of: versions[0], file: "changes")
-        let (newChanges, stays) = (try await fragments(of: versions[2], file: "changes"), try await fragments(of: versions[2], file: "stays"))
+        let newChanges = try await fragments(of: versions[2], file: "changes")
+        let stays = try await fragments(of: versions[2], file: "stays")
         #expect(try oldChanges.allSatisfy(held))
 
         var policy = Forget.Policy()

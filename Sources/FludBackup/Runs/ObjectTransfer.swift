@@ -74,7 +74,8 @@ struct ObjectTransfer: Sendable {
                 group.addTask {
                     guard let key = ContentHash(hex: location.key) else { return (index, nil, false) }
                     do {
-                        return (index, try await network.retrieve(key, from: location.node), false)
+                        let bytes = try await network.retrieve(key, from: location.node)
+                        return (index, bytes, false)
                     } catch {
                         return (index, nil, (error as? WireError)?.isNoAnswer == true)
                     }

@@ -124,7 +124,8 @@ public struct Maintenance: Sendable {
                 let states = await check(chunk)
                 let missing = states.indices.filter { !states[$0] }
                 guard !missing.isEmpty, states.filter({ $0 }).count >= chunk.object.dataShards else { return (states, nil) }
-                return (states, try await rebuild(chunk, missing: missing))
+                let replacement = try await rebuild(chunk, missing: missing)
+                return (states, replacement)
             }) { chunk, outcome in
                 let (states, replacement) = outcome
                 report.count(states, of: chunk)
@@ -188,7 +189,10 @@ public struct Maintenance: Sendable {
                 guard next < chunks.count else { return }
                 let chunk = chunks[next]
                 next += 1
-                group.addTask { (chunk, try await work(chunk)) }
+                group.addTask {
+                    let outcome = try await work(chunk)
+                    return (chunk, outcome)
+                }
             }
             for _ in 0..<Self.parallelChunks { startNext() }
             while let (chunk, outcome) = try await group.next() {
@@ -223,7 +227,8 @@ public struct Maintenance: Sendable {
                     guard let key = ContentHash(hex: location.key), key.identifies(fragment) else { return (index, false) }
                     let challenge = AuditChallenge.random(offset: 0, length: UInt64(fragment.count))
                     let expected = fragment.withUnsafeBytes { challenge.answer(for: $0) }
-                    return (index, await network.audit(key, challenge: challenge, expecting: expected, at: location.node))
+                    let passed = await network.audit(key, challenge: challenge, expecting: expected, at: location.node)
+                    return (index, passed)
                 }
             }
             for await (index, passed) in group { states[index] = passed }
@@ -244,7 +249,8 @@ public struct Maintenance: Sendable {
             for (index, location) in chunk.object.fragments.enumerated() {
                 group.addTask {
                     guard let key = ContentHash(hex: location.key) else { return (index, false) }
-                    return (index, await test(network, key, location.node))
+                    let passed = await test(network, key, location.node)
+                    return (index, passed)
                 }
             }
             var states = [Bool](repeating: false, count: chunk.object.fragments.count)

@@ -206,9 +206,10 @@ public struct Restore: Sendable {
                     throw BackupError.corruptObject("\(entry.path) does not match its place in pack \(entry.packed?.pack.prefix(16) ?? "?")")
                 }
                 let destination = target(of: entry.path)
-                written.append((entry, try await writeTemporary(for: destination) { descriptor in
+                let temporary = try await writeTemporary(for: destination) { descriptor in
                     try writeAll(pack[packed.offset..<packed.offset + entry.size], to: descriptor, path: destination)
-                }))
+                }
+                written.append((entry, temporary))
             } catch {
                 outcomes.append((entry, error))
             }
@@ -286,7 +287,10 @@ public struct Restore: Sendable {
                     let index = next
                     next += 1
                     outstanding += 1
-                    group.addTask { (index, try await transfer.download(chunks[index])) }
+                    group.addTask {
+                        let bytes = try await transfer.download(chunks[index])
+                        return (index, bytes)
+                    }
                 }
             }
             startMore()

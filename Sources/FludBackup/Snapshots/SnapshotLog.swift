@@ -36,7 +36,8 @@ struct SnapshotLog: Sendable {
 
     func latest() async throws -> (manifest: Manifest, reference: ChunkRef)? {
         guard let (chunk, _) = await root() else { return nil }
-        return (try await manifest(chunk), chunk)
+        let latest = try await manifest(chunk)
+        return (latest, chunk)
     }
 
     func manifest(_ chunk: ChunkRef) async throws -> Manifest {

@@ -252,7 +252,8 @@ struct RecoveryBenchmark {
         draw.restorable = Double(intact) / Double(max(1, originals.count))
         if repairing, restored != nil {
             let repairStart = monotonicSeconds()
-            let (fetchedBefore, storedBefore) = (await reader.bytesFetched, await reader.bytesStored)
+            let fetchedBefore = await reader.bytesFetched
+            let storedBefore = await reader.bytesStored
             let repair = try? await Maintenance(keys: keys, network: reader).repair()
             draw.repairSeconds = monotonicSeconds() - repairStart
             draw.rebuilt = repair?.rebuilt ?? 0

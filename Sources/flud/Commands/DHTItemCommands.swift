@@ -48,7 +48,8 @@ struct DHTPutCommand: AsyncParsableCommand {
                     item = StoredItem(value: .string(value), signedBy: signingKey, salt: salt, sequence: sequence!)
                 }
                 if let error = item.validate() { throw Failure(kind: .usage, description: error.message) }
-                return (item, try await node.put(item))
+                let stored = try await node.put(item)
+                return (item, stored)
             }
             if json {
                 var line = JSONLine().field("target", item.target.hex)
