@@ -281,6 +281,25 @@ struct BackupRestoreTests {
         await network.stop()
     }
 
+    /// Fetches go to the faster holders first: a node markedly slower than
+    /// the median over its last retrieves is asked after the others, a
+    /// failed one last; otherwise the order given (data shards first) stands.
+    @Test func slowHoldersAreAskedAfterTheOthers() async throws {
+        let network = try await LocalNetwork(nodes: 4)
+        let client = try await network.join(UserKeys.generate())
+        let holders = network.nodes.map { "127.0.0.1:\($0!.port)" }
+        #expect(await client.fetchOrder(holders) == [0, 1, 2, 3])
+        for _ in 0..<3 {
+            for (index, holder) in holders.enumerated() { await client.noteRetrieve(at: holder, seconds: index == 1 ? 0.05 : 0.01) }
+        }
+        #expect(await client.fetchOrder(holders) == [0, 2, 3, 1])
+        // A node as fast as the rest again moves back to its place.
+        for _ in 0..<16 { await client.noteRetrieve(at: holders[1], seconds: 0.01) }
+        #expect(await client.fetchOrder(holders) == [0, 1, 2, 3])
+        await client.close()
+        await network.stop()
+    }
+
     /// Incremental backups trust size, mtime and inode: a file rewritten in
     /// place behind them keeps its old chunks (it was not read), and is read
     /// again once its mtime moves. Both a chunked and a packed file.
