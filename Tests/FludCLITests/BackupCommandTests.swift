@@ -102,6 +102,46 @@ struct BackupCommandTests {
                                        + "of a chunk, so this backup survives the loss of any 1 node, not 2"), "\(backup.stderr)")
     }
 
+    /// A file the user may not read is reported and skipped, and the rest is
+    /// backed up and restores. Everything runs as `nobody` when the tests run
+    /// as root (root reads every file), the nodes too: an unprivileged user's
+    /// sockets must work (a socket option that needs CAP_NET_ADMIN once made
+    /// every connection of a non-root node or client fail).
+    @Test func aFileTheUserCannotReadIsSkippedAndTheRestIsSaved() async throws {
+        let scratch = try Scratch()
+        #expect(chmod(scratch.path, 0o755) == 0)
+        let directories = ["home", "data", "restored"] + (0..<4).map { "node-\($0)" }
+        for directory in directories {
+            try FileManager.default.createDirectory(atPath: scratch.file(directory), withIntermediateDirectories: true)
+            if getuid() == 0 { #expect(chown(scratch.file(directory), Flud.unprivilegedID, Flud.unprivilegedID) == 0) }
+        }
+        var nodes: [NodeProcess] = []
+        for index in 0..<4 {
+            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
+                                               bootstrap: nodes.first.map { $0.address }, unprivileged: true))
+        }
+        let bootstrap = ["--bootstrap", nodes[0].address]
+        let readable = try scratch.write("data/readable.bin", bytes: 200_000, seed: 6)
+        _ = try scratch.write("data/secret.bin", bytes: 1000, seed: 7)
+        #expect(chmod(scratch.file("data/secret.bin"), 0o000) == 0)
+        let home = ["FLUD_HOME": scratch.file("home")]
+
+        let initialized = try await Flud.runUnprivileged(["key", "init"], environment: home)
+        #expect(initialized.status == 0, "\(initialized.stderr)")
+        let backup = try await Flud.runUnprivileged(["backup", scratch.file("data"), "-k", "2", "-m", "2", "--json"] + bootstrap,
+                                                    environment: home)
+        #expect(backup.status == 3, "a snapshot, with one file skipped: \(backup.stderr)")
+        #expect(backup.stderr.contains("skipped \(scratch.file("data/secret.bin"))"), "\(backup.stderr)")
+        let summary = try #require(backup.stdout.split(separator: "\n").last)
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+        #expect(fields["files"] as? Int == 1)
+
+        let restore = try await Flud.runUnprivileged(["restore", "--target", scratch.file("restored")] + bootstrap, environment: home)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try scratch.read("restored" + scratch.file("data/readable.bin")) == readable)
+        #expect(!scratch.exists("restored" + scratch.file("data/secret.bin")))
+    }
+
     /// verify, repair and --exclude from the shell, against node processes:
     /// a SIGKILLed holder makes verify fail (exit 1), repair rebuilds its
     /// fragments elsewhere, verify passes again, and an excluded file was

@@ -20,8 +20,29 @@ enum Flud {
         try await onOwnThread { try runBlocking(arguments, in: directory, environment: environment, input: input) }
     }
 
+    /// The uid and gid unprivileged runs use when the tests run as root: `nobody`.
+    static let unprivilegedID: UInt32 = 65534
+
+    /// The executable and arguments that run `flud arguments` as a user that
+    /// file permissions and capabilities apply to: `nobody` (through
+    /// util-linux's `setpriv`) when the tests run as root; else as ourselves.
+    static func unprivilegedCommand(_ arguments: [String]) -> (executable: URL, arguments: [String]) {
+        guard getuid() == 0 else { return (executable, arguments) }
+        let id = unprivilegedID
+        return (URL(fileURLWithPath: "/usr/bin/setpriv"),
+                ["--reuid=\(id)", "--regid=\(id)", "--clear-groups", "--", executable.path] + arguments)
+    }
+
+    /// Runs `flud` unprivileged (see ``unprivilegedCommand(_:)``).
+    static func runUnprivileged(_ arguments: [String], environment: [String: String] = [:]) async throws -> FludRun {
+        let command = unprivilegedCommand(arguments)
+        return try await onOwnThread {
+            try runBlocking(command.arguments, in: nil, environment: environment, input: nil, executable: command.executable)
+        }
+    }
+
     private static func runBlocking(_ arguments: [String], in directory: String?, environment: [String: String],
-                                    input: String?) throws -> FludRun {
+                                    input: String?, executable: URL = executable) throws -> FludRun {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

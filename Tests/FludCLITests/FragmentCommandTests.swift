@@ -13,13 +13,15 @@ final class NodeProcess {
     let port: Int
     let output = Pipe()
 
-    /// Starts `flud node` on `port` and waits until it says it is listening.
-    init(data: String, port: Int, metricsPort: Int? = nil, bootstrap: String? = nil) async throws {
+    /// Starts `flud node` on `port` and waits until it says it is listening;
+    /// `unprivileged`, as `nobody` when the tests run as root (`data` must
+    /// then be writable by it).
+    init(data: String, port: Int, metricsPort: Int? = nil, bootstrap: String? = nil, unprivileged: Bool = false) async throws {
         self.port = port
-        process.executableURL = Flud.executable
-        process.arguments = ["node", "--data", data, "--port", "\(port)", "--log-level", "error"]
+        let arguments = ["node", "--data", data, "--port", "\(port)", "--log-level", "error"]
             + (metricsPort.map { ["--metrics-port", "\($0)"] } ?? [])
             + (bootstrap.map { ["--bootstrap", $0] } ?? [])
+        (process.executableURL, process.arguments) = unprivileged ? Flud.unprivilegedCommand(arguments) : (Flud.executable, arguments)
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()

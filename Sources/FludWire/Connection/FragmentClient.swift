@@ -39,7 +39,7 @@ public final class FragmentClient: Sendable {
             // handshake should then fail with the reason, not a missing handler.
             (channel, handler) = try await ClientBootstrap(group: group)
                 .connectTimeout(connectTimeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelOption(.recvAllocator, value: FrameInboundHandler.receiveBuffers)
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {

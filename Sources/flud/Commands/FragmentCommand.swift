@@ -282,7 +282,7 @@ struct FragmentDeleteCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let key = try parseKey(key)
-            try await withFragmentClient(address.node) { try await $0.delete(key) }
+            _ = try await withFragmentClient(address.node) { try await $0.delete(key) }
             try? ChallengeFile.save([], for: key)
             printNow("deleted \(key.hex)")
         }
