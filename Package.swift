@@ -38,6 +38,7 @@ let package = Package(
             dependencies: [
                 "CISAL",
                 "CBLAKE3",
+                "CSodium",
                 "CFludKernels",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -49,7 +50,7 @@ let package = Package(
         .target(
             name: "FludDHT",
             dependencies: [
-                "CSodium",
+                "FludCodec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -126,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "FludDHTTests",
             dependencies: [
-                "FludDHT", "FludTestSupport",
+                "FludCodec", "FludDHT", "FludTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,3 +1,4 @@
+import FludCodec
 import FludDHT
 import FludTestSupport
 import Foundation

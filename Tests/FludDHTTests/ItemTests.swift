@@ -1,3 +1,4 @@
+import FludCodec
 import FludTestSupport
 import Testing
 @testable import FludDHT

@@ -19,6 +19,22 @@ struct IdentityTests {
         #expect(mode == 0o600)
     }
 
+    /// RFC 8032's first Ed25519 test vector: a seed gives the same key pair
+    /// and signature in every implementation, so key files written when
+    /// identities were signed with swift-crypto still load as the same peer.
+    @Test func identitiesAreStandardEd25519() throws {
+        func bytes(_ hex: String) -> [UInt8] {
+            stride(from: 0, to: hex.count, by: 2).map { UInt8(hex.dropFirst($0).prefix(2), radix: 16)! }
+        }
+        let identity = try #require(PeerIdentity(seed: bytes("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")))
+        #expect(identity.publicKey.bytes == bytes("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))
+        let signature = identity.signature(for: [])
+        #expect(signature == bytes("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"))
+        #expect(identity.publicKey.isValidSignature(signature, for: []))
+        #expect(!identity.publicKey.isValidSignature(signature, for: [0]))
+        #expect(PeerIdentity(seed: Array(repeating: 1, count: 31)) == nil)
+    }
+
     @Test func aDamagedKeyFileIsAnErrorNotANewIdentity() throws {
         let directory = try TemporaryDirectory(prefix: "flud-identity")
         let path = directory.file("identity.key")

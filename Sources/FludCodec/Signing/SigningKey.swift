@@ -1,6 +1,7 @@
 internal import CSodium
 
-/// An Ed25519 key pair for BEP 44 mutable items (libsodium).
+/// An Ed25519 key pair (libsodium): it signs BEP 44 mutable items, and is a
+/// node's or a user's identity on the wire (`PeerIdentity`).
 public struct SigningKey: Sendable {
     /// The 32-byte seed the pair derives from; keep it secret.
     public let seed: [UInt8]

@@ -1,4 +1,5 @@
 import Crypto
+import FludCodec
 
 /// A BEP 44 item: an immutable value addressed by its SHA-1, or a mutable
 /// value signed by an Ed25519 key and addressed by SHA-1(key ‖ salt).

@@ -1,4 +1,3 @@
-import Crypto
 import FludCodec
 import Foundation
 
@@ -8,8 +7,7 @@ public struct PeerKey: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]
 
     public init?(bytes: some Collection<UInt8>) {
-        guard bytes.count == Self.byteCount,
-              (try? Curve25519.Signing.PublicKey(rawRepresentation: Array(bytes))) != nil else { return nil }
+        guard bytes.count == Self.byteCount else { return nil }
         self.bytes = Array(bytes)
     }
 
@@ -18,35 +16,35 @@ public struct PeerKey: Hashable, Sendable, CustomStringConvertible {
 
     /// True if `signature` signs `message` under this key.
     public func isValidSignature(_ signature: some Collection<UInt8>, for message: [UInt8]) -> Bool {
-        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: bytes) else { return false }
-        return key.isValidSignature(Array(signature), for: message)
+        SigningKey.verify(Array(signature), of: message, publicKey: bytes)
     }
 }
 
-/// An Ed25519 key pair (swift-crypto): a node's or a user's identity on the
-/// wire. Kept on disk as its 32-byte private seed, readable by its owner only.
+/// An Ed25519 key pair (``SigningKey``, libsodium): a node's or a user's
+/// identity on the wire. Kept on disk as its 32-byte private seed, readable
+/// by its owner only.
 public struct PeerIdentity: Sendable {
-    private let privateKey: Curve25519.Signing.PrivateKey
+    private let key: SigningKey
     public let publicKey: PeerKey
 
     public init() {
-        self.init(privateKey: Curve25519.Signing.PrivateKey())
+        self.init(key: .generate())
     }
 
     public init?(seed: [UInt8]) {
-        guard seed.count == 32, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed) else { return nil }
-        self.init(privateKey: key)
+        guard let key = SigningKey(seed: seed) else { return nil }
+        self.init(key: key)
     }
 
-    private init(privateKey: Curve25519.Signing.PrivateKey) {
-        self.privateKey = privateKey
-        publicKey = PeerKey(bytes: privateKey.publicKey.rawRepresentation)!
+    private init(key: SigningKey) {
+        self.key = key
+        publicKey = PeerKey(bytes: key.publicKey)!
     }
 
-    public var seed: [UInt8] { Array(privateKey.rawRepresentation) }
+    public var seed: [UInt8] { key.seed }
 
     public func signature(for message: [UInt8]) -> [UInt8] {
-        Array(try! privateKey.signature(for: message))
+        key.sign(message)
     }
 
     /// Loads the identity in `path`, creating it (mode 0600, in a directory

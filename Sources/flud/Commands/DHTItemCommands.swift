@@ -1,4 +1,5 @@
 import ArgumentParser
+import FludCodec
 import FludDHT
 import Foundation
 
