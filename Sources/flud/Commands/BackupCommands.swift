@@ -127,7 +127,7 @@ struct BackupCommand: AsyncParsableCommand {
             encrypted (AES-256-GCM, key from its content and your secret), coded into \
             k + m fragments and spread over the nodes found through --bootstrap. \
             Progress shows on a terminal; --json prints progress and a summary as JSON \
-            lines. Exit status: 0 done, 3 snapshot saved but some paths could not be \
+            lines (the summary with peak_memory_bytes, the most memory the run held). Exit status: 0 done, 3 snapshot saved but some paths could not be \
             read (listed on standard error), 1 failed, 64 invalid arguments.
             """
     )
@@ -199,7 +199,8 @@ struct BackupCommand: AsyncParsableCommand {
                     .field("bytes", state.bytesDone).field("chunks_uploaded", state.chunksUploaded)
                     .field("chunks_reused", state.chunksReused).field("bytes_uploaded", state.bytesUploaded)
                     .field("leases_renewed", summary.leasesRenewed).field("leases_failed", summary.leasesFailed)
-                    .field("skipped", summary.skipped.count).field("seconds", (seconds * 1000).rounded() / 1000).text)
+                    .field("skipped", summary.skipped.count).field("seconds", (seconds * 1000).rounded() / 1000)
+                    .field("peak_memory_bytes", peakResidentBytes()).text)
             } else {
                 printNow("snapshot \(summary.snapshot): \(state.filesDone) files, \(formatBytes(state.bytesDone)); \(state.chunksUploaded) chunks uploaded (\(formatBytes(state.bytesUploaded))), \(state.chunksReused) already stored; \(String(format2: seconds)) s")
             }
@@ -262,9 +263,10 @@ struct RestoreCommand: AsyncParsableCommand {
         discussion: """
             Paths are re-rooted under --target: a backed-up /home/a/x lands at \
             TARGET/home/a/x. Each chunk comes from any k of its fragments, fetched in \
-            parallel; every fragment, chunk and file is checked against its hash, and a \
+            parallel: data fragments first, holders that answered markedly slower than \
+            the others after them, holders that failed or lost trust last. Every fragment, chunk and file is checked against its hash, and a \
             file appears only once complete. Existing files are left alone unless \
-            --force. Exit status: 0 everything restored, 1 some files could not be \
+            --force. --json prints a summary, with peak_memory_bytes. Exit status: 0 everything restored, 1 some files could not be \
             restored or already existed (listed), 64 invalid arguments.
             """
     )
@@ -303,7 +305,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 printNow(JSONLine().field("snapshot", summary.snapshot).field("files", summary.files).field("bytes", summary.bytes)
                     .field("directories", summary.directories).field("symlinks", summary.symlinks)
                     .field("existing", summary.existing.count).field("failed", summary.failed.count)
-                    .field("seconds", (seconds * 1000).rounded() / 1000).text)
+                    .field("seconds", (seconds * 1000).rounded() / 1000).field("peak_memory_bytes", peakResidentBytes()).text)
             } else {
                 printNow("restored snapshot \(summary.snapshot): \(summary.files) files (\(formatBytes(summary.bytes))), \(summary.directories) directories, \(summary.symlinks) symlinks in \(String(format2: seconds)) s")
             }

@@ -50,6 +50,14 @@ func monotonicSeconds() -> Double {
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
+/// The most memory this process has had resident so far (`ru_maxrss`), in
+/// bytes: what a backup or restore needed, however large its files.
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+    return usage.ru_maxrss * 1024
+}
+
 /// CPU time this process has used, all threads, user and system: what a
 /// benchmark phase cost, which a shared machine's noise disturbs less than
 /// its wall-clock rate.
