@@ -44,7 +44,8 @@ struct Leases {
                 next += 1
                 group.addTask {
                     guard let key = ContentHash(hex: job.fragment.key) else { return (job.chunk, false) }
-                    return (job.chunk, (try? await network.renew(key, at: job.fragment.node, until: expiry)) == true)
+                    let renewed = (try? await network.renew(key, at: job.fragment.node, until: expiry)) == true
+                    return (job.chunk, renewed)
                 }
             }
             for _ in 0..<Self.parallelRequests { startNext() }
