@@ -290,11 +290,13 @@ struct BackupRestoreTests {
         let holders = network.nodes.map { "127.0.0.1:\($0!.port)" }
         #expect(await client.fetchOrder(holders) == [0, 1, 2, 3])
         for _ in 0..<3 {
-            for (index, holder) in holders.enumerated() { await client.noteRetrieve(at: holder, seconds: index == 1 ? 0.05 : 0.01) }
+            for (index, holder) in holders.enumerated() {
+                await client.noteRetrieve(at: holder, seconds: index == 1 ? 0.05 : 0.01, bytes: 50_000)
+            }
         }
         #expect(await client.fetchOrder(holders) == [0, 2, 3, 1])
         // A node as fast as the rest again moves back to its place.
-        for _ in 0..<16 { await client.noteRetrieve(at: holders[1], seconds: 0.01) }
+        for _ in 0..<16 { await client.noteRetrieve(at: holders[1], seconds: 0.01, bytes: 50_000) }
         #expect(await client.fetchOrder(holders) == [0, 1, 2, 3])
         await client.close()
         await network.stop()

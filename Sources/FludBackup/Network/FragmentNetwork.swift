@@ -75,30 +75,20 @@ public actor FragmentNetwork {
 
     /// The order to fetch from `holders` (indices): the rest as given (data
     /// shards first: no decoding), then nodes that answered this run's
-    /// retrieves markedly slower than the others, then nodes that failed in
-    /// this run or that the ledger distrusts.
+    /// retrieves markedly slower than the others (``RetrieveTimes``), then
+    /// nodes that failed in this run or that the ledger distrusts.
     public func fetchOrder(_ holders: [String]) -> [Int] {
-        let slow = slowRetrieveSeconds
+        let slow = retrieveTimes.slow()
         let rank = holders.map { holder in
-            isDoubtful(holder, id: nodeKeys[holder]?.id) ? 2
-                : retrieveSeconds[holder].map { $0.count >= 3 && $0.average > slow } == true ? 1 : 0
+            isDoubtful(holder, id: nodeKeys[holder]?.id) ? 2 : slow.contains(holder) ? 1 : 0
         }
         return (0...2).flatMap { level in holders.indices.filter { rank[$0] == level } }
     }
 
-    /// Seconds per retrieve, a moving average per node, and how many went in.
-    private var retrieveSeconds: [String: (average: Double, count: Int)] = [:]
+    private var retrieveTimes = RetrieveTimes()
 
-    func noteRetrieve(at address: String, seconds: Double) {
-        let (average, count) = retrieveSeconds[address] ?? (seconds, 0)
-        retrieveSeconds[address] = (average + (seconds - average) / Double(min(count + 1, 8)), count + 1)
-    }
-
-    /// A node whose average (over at least 3 retrieves) passes twice the
-    /// median node's is slow: worth asking only once the others were.
-    private var slowRetrieveSeconds: Double {
-        let known = retrieveSeconds.values.filter { $0.count >= 3 }.map(\.average).sorted()
-        return known.count >= 2 ? 2 * known[known.count / 2] : .infinity
+    func noteRetrieve(at address: String, seconds: Double, bytes: Int) {
+        retrieveTimes.note(address, seconds: seconds, bytes: bytes)
     }
 
     /// Failed in this run, or distrusted by the ledger (when its ID is known).
@@ -183,9 +173,10 @@ public actor FragmentNetwork {
     /// The fragment `key` from the node at `address`, checked against the key.
     public func retrieve(_ key: ContentHash, from address: String) async throws -> [UInt8] {
         do {
-            let started = ContinuousClock.now
-            let bytes = try await client(for: address).retrieve(key)
-            noteRetrieve(at: address, seconds: (ContinuousClock.now - started) / .seconds(1))
+            let client = try await client(for: address)
+            let started = ContinuousClock.now   // after connecting: a first retrieve is not slower for it
+            let bytes = try await client.retrieve(key)
+            noteRetrieve(at: address, seconds: (ContinuousClock.now - started) / .seconds(1), bytes: bytes.count)
             bytesFetched += bytes.count
             note(.retrieveSucceeded, at: address)
             return bytes
