@@ -78,4 +78,4 @@ fuzz: deps
 	Fuzz/.build/debug/FludFuzzWire -max_total_time=$(FUZZ_SECONDS) -max_len=4096 Fuzz/.corpus-wire
 
 clean:
-	rm -rf .build Benchmarks/.build Fuzz/.build Fuzz/.corpus Fuzz/.corpus-wire perf/out
+	rm -rf .build .build-release-tests Benchmarks/.build Fuzz/.build Fuzz/.corpus Fuzz/.corpus-wire perf/out

@@ -144,8 +144,8 @@ struct BackupCommandTests {
 
     /// A file four times larger than the memory allowed is backed up and
     /// restored without ever sitting in memory whole (the summaries' peak
-    /// memory, getrusage's). The file is sparse: its chunks are all alike, so
-    /// this measures the pipeline's buffers, not the network.
+    /// memory, getrusage's). The file is sparse, so its chunks are all alike:
+    /// the backup stores one of them; the restore fetches and writes all 1 GiB.
     @Test func aGigabyteFileIsBackedUpAndRestoredInBoundedMemory() async throws {
         let scratch = try Scratch()
         var nodes: [NodeProcess] = []

@@ -28,10 +28,25 @@ enum Flud {
     /// util-linux's `setpriv`) when the tests run as root; else as ourselves.
     static func unprivilegedCommand(_ arguments: [String]) -> (executable: URL, arguments: [String]) {
         guard getuid() == 0 else { return (executable, arguments) }
-        let id = unprivilegedID
-        return (URL(fileURLWithPath: "/usr/bin/setpriv"),
-                ["--reuid=\(id)", "--regid=\(id)", "--clear-groups", "--", executable.path] + arguments)
+        if !unprivilegedCanRun {
+            let path = executable.path
+            Issue.record("uid \(unprivilegedID) cannot run \(path): every directory above it must be searchable by others (chmod o+x), or run the tests as a user other than root")
+        }
+        return (setpriv, droppingPrivileges + [executable.path] + arguments)
     }
+
+    private static let setpriv = URL(fileURLWithPath: "/usr/bin/setpriv")
+    private static let droppingPrivileges: [String] = ["--reuid=\(unprivilegedID)", "--regid=\(unprivilegedID)", "--clear-groups", "--"]
+
+    /// Whether `nobody` may execute the built `flud` (checked once).
+    private static let unprivilegedCanRun: Bool = {
+        let check = Process()
+        check.executableURL = setpriv
+        check.arguments = droppingPrivileges + ["/usr/bin/test", "-x", executable.path]
+        guard (try? check.run()) != nil else { return false }
+        check.waitUntilExit()
+        return check.terminationStatus == 0
+    }()
 
     /// Runs `flud` unprivileged (see ``unprivilegedCommand(_:)``).
     static func runUnprivileged(_ arguments: [String], environment: [String: String] = [:]) async throws -> FludRun {
