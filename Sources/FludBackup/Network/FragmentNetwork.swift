@@ -75,7 +75,7 @@ public actor FragmentNetwork {
 
     /// The order to fetch from `holders` (indices): the rest as given (data
     /// shards first: no decoding), then nodes that answered this run's
-    /// retrieves markedly slower than the others (``RetrieveTimes``), then
+    /// retrieves far slower than the others (``RetrieveTimes``), then
     /// nodes that failed in this run or that the ledger distrusts.
     public func fetchOrder(_ holders: [String]) -> [Int] {
         let slow = retrieveTimes.slow()

@@ -263,7 +263,7 @@ struct RestoreCommand: AsyncParsableCommand {
         discussion: """
             Paths are re-rooted under --target: a backed-up /home/a/x lands at \
             TARGET/home/a/x. Each chunk comes from any k of its fragments, fetched in \
-            parallel: data fragments first, holders that answered markedly slower than \
+            parallel: data fragments first, holders that answered far slower (4×) than \
             the others after them, holders that failed or lost trust last. Every fragment, chunk and file is checked against its hash, and a \
             file appears only once complete. Existing files are left alone unless \
             --force. --json prints a summary, with peak_memory_bytes. Exit status: 0 everything restored, 1 some files could not be \
