@@ -39,17 +39,6 @@ final class NodeProcess {
 
     var address: String { "127.0.0.1:\(port)" }
 
-    /// `count` nodes on free ports, node I storing in `scratch`'s `node-I`,
-    /// each after the first bootstrapping from the first.
-    static func network(_ count: Int, in scratch: Scratch, unprivileged: Bool = false) async throws -> [NodeProcess] {
-        var nodes: [NodeProcess] = []
-        for index in 0..<count {
-            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
-                                               bootstrap: nodes.first?.address, unprivileged: unprivileged))
-        }
-        return nodes
-    }
-
     func kill(_ signal: Int32) async throws {
         Glibc.kill(process.processIdentifier, signal)
         try await process.exited()
