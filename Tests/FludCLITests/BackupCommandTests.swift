@@ -11,11 +11,8 @@ import Glibc
 struct BackupCommandTests {
     @Test func backUpLoseAThirdOfTheNodesAndTheMachineRestoreFromThePhrase() async throws {
         let scratch = try Scratch()
-        var nodes: [NodeProcess] = []
-        for index in 0..<12 {
-            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
-                                         bootstrap: nodes.first.map { $0.address }))
-        }
+        let nodes = try await NodeProcess.network(12, in: scratch)
+        defer { nodes.forEach { $0.stop() } }
         let bootstrap = ["--bootstrap", nodes[0].address]
         let home = ["FLUD_HOME": scratch.file("home")]
 
@@ -37,8 +34,7 @@ struct BackupCommandTests {
         #expect(backup.status == 3, "a snapshot, but one path (the FIFO) skipped: \(backup.stderr)")
         #expect(backup.stderr.contains("skipped \(source)/pipe"))
         #expect(!backup.stderr.contains("warning"), "8 fragments on 12 nodes: one each")
-        let summary = try #require(backup.stdout.split(separator: "\n").last)
-        let fields = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+        let fields = try backup.lastJSONObject()
         #expect(fields["event"] as? String == "summary")
         #expect(fields["files"] as? Int == 2)
         let snapshot = try #require(fields["snapshot"] as? String)
@@ -87,11 +83,8 @@ struct BackupCommandTests {
     /// many lost nodes it can then survive.
     @Test func aBackupWiderThanTheNetworkSaysWhatItSurvives() async throws {
         let scratch = try Scratch()
-        var nodes: [NodeProcess] = []
-        for index in 0..<3 {
-            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
-                                               bootstrap: nodes.first.map { $0.address }))
-        }
+        let nodes = try await NodeProcess.network(3, in: scratch)
+        defer { nodes.forEach { $0.stop() } }
         let home = ["FLUD_HOME": scratch.file("home")]
         #expect(try await Flud.run(["key", "init"], environment: home).status == 0)
         _ = try scratch.write("file", bytes: 100_000, seed: 3)
@@ -115,11 +108,8 @@ struct BackupCommandTests {
             try FileManager.default.createDirectory(atPath: scratch.file(directory), withIntermediateDirectories: true)
             if getuid() == 0 { #expect(chown(scratch.file(directory), Flud.unprivilegedID, Flud.unprivilegedID) == 0) }
         }
-        var nodes: [NodeProcess] = []
-        for index in 0..<4 {
-            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
-                                               bootstrap: nodes.first.map { $0.address }, unprivileged: true))
-        }
+        let nodes = try await NodeProcess.network(4, in: scratch, unprivileged: true)
+        defer { nodes.forEach { $0.stop() } }
         let bootstrap = ["--bootstrap", nodes[0].address]
         let readable = try scratch.write("data/readable.bin", bytes: 200_000, seed: 6)
         _ = try scratch.write("data/secret.bin", bytes: 1000, seed: 7)
@@ -132,8 +122,7 @@ struct BackupCommandTests {
                                                     environment: home)
         #expect(backup.status == 3, "a snapshot, with one file skipped: \(backup.stderr)")
         #expect(backup.stderr.contains("skipped \(scratch.file("data/secret.bin"))"), "\(backup.stderr)")
-        let summary = try #require(backup.stdout.split(separator: "\n").last)
-        let fields = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+        let fields = try backup.lastJSONObject()
         #expect(fields["files"] as? Int == 1)
 
         let restore = try await Flud.runUnprivileged(["restore", "--target", scratch.file("restored")] + bootstrap, environment: home)
@@ -148,11 +137,8 @@ struct BackupCommandTests {
     /// the backup stores one of them; the restore fetches and writes all 1 GiB.
     @Test func aGigabyteFileIsBackedUpAndRestoredInBoundedMemory() async throws {
         let scratch = try Scratch()
-        var nodes: [NodeProcess] = []
-        for index in 0..<3 {
-            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
-                                               bootstrap: nodes.first.map { $0.address }))
-        }
+        let nodes = try await NodeProcess.network(3, in: scratch)
+        defer { nodes.forEach { $0.stop() } }
         let bootstrap = ["--bootstrap", nodes[0].address]
         let home = ["FLUD_HOME": scratch.file("home")]
         #expect(try await Flud.run(["key", "init"], environment: home).status == 0)
@@ -161,20 +147,16 @@ struct BackupCommandTests {
         #expect(FileManager.default.createFile(atPath: scratch.file("data/big.img"), contents: nil))
         #expect(truncate(scratch.file("data/big.img"), off_t(size)) == 0)
 
-        func summary(_ run: FludRun) throws -> [String: Any] {
-            let line = try #require(run.stdout.split(separator: "\n").last)
-            return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        }
         let backup = try await Flud.run(["backup", scratch.file("data"), "-k", "2", "-m", "1", "--json"] + bootstrap, environment: home)
         #expect(backup.status == 0, "\(backup.stderr)")
-        let backedUp = try summary(backup)
+        let backedUp = try backup.lastJSONObject()
         #expect(backedUp["bytes"] as? Int == size)
         let backupPeak = try #require(backedUp["peak_memory_bytes"] as? Int)
         #expect((1..<allowed).contains(backupPeak), "backup peak \(backupPeak) bytes")
 
         let restore = try await Flud.run(["restore", "--target", scratch.file("restored"), "--json"] + bootstrap, environment: home)
         #expect(restore.status == 0, "\(restore.stderr)")
-        let restorePeak = try #require(try summary(restore)["peak_memory_bytes"] as? Int)
+        let restorePeak = try #require(try restore.lastJSONObject()["peak_memory_bytes"] as? Int)
         #expect((1..<allowed).contains(restorePeak), "restore peak \(restorePeak) bytes")
         let restored = scratch.file("restored" + scratch.file("data/big.img"))
         let attributes = try FileManager.default.attributesOfItem(atPath: restored)
@@ -193,11 +175,8 @@ struct BackupCommandTests {
     /// never stored.
     @Test func verifyRepairAndExcludeFromTheShell() async throws {
         let scratch = try Scratch()
-        var nodes: [NodeProcess] = []
-        for index in 0..<6 {
-            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
-                                               bootstrap: nodes.first.map { $0.address }))
-        }
+        let nodes = try await NodeProcess.network(6, in: scratch)
+        defer { nodes.forEach { $0.stop() } }
         let bootstrap = ["--bootstrap", nodes[0].address]
         let home = ["FLUD_HOME": scratch.file("home")]
         #expect(try await Flud.run(["key", "init"], environment: home).status == 0)
@@ -210,8 +189,7 @@ struct BackupCommandTests {
         func report(_ arguments: [String], status: Int32) async throws -> [String: Any] {
             let run = try await Flud.run(arguments + ["--json"] + bootstrap, environment: home)
             #expect(run.status == status, "\(arguments): \(run.stderr)")
-            let line = try #require(run.stdout.split(separator: "\n").last)
-            return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return try run.lastJSONObject()
         }
         let healthy = try await report(["verify", "--sample", "1"], status: 0)
         #expect(healthy["missing"] as? Int == 0)
@@ -245,11 +223,8 @@ struct BackupCommandTests {
     /// A backup SIGKILLed halfway resumes without uploading again what landed.
     @Test func aKilledBackupResumesWithoutUploadingAgain() async throws {
         let scratch = try Scratch()
-        var nodes: [NodeProcess] = []
-        for index in 0..<6 {
-            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
-                                         bootstrap: nodes.first.map { $0.address }))
-        }
+        let nodes = try await NodeProcess.network(6, in: scratch)
+        defer { nodes.forEach { $0.stop() } }
         let bootstrap = ["--bootstrap", nodes[0].address]
         let home = ["FLUD_HOME": scratch.file("home")]
         #expect(try await Flud.run(["key", "init"], environment: home).status == 0)
@@ -288,8 +263,7 @@ struct BackupCommandTests {
 
         let resumed = try await Flud.run(arguments, environment: home)
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        let lastLine = try #require(resumed.stdout.split(separator: "\n").last)
-        let summary = try #require(try JSONSerialization.jsonObject(with: Data(lastLine.utf8)) as? [String: Any])
+        let summary = try resumed.lastJSONObject()
         let reused = try #require(summary["chunks_reused"] as? Int)
         let uploaded = try #require(summary["chunks_uploaded"] as? Int)
         #expect(reused > 0, "chunks that landed before the kill are not sent again")

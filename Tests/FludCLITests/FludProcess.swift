@@ -7,6 +7,12 @@ struct FludRun: Sendable {
     let status: Int32
     let stdout: String
     let stderr: String
+
+    /// The last line of standard output as a JSON object: a `--json` summary.
+    func lastJSONObject() throws -> [String: Any] {
+        let line = try #require(stdout.split(separator: "\n").last)
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
 }
 
 enum Flud {

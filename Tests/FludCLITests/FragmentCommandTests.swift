@@ -39,14 +39,30 @@ final class NodeProcess {
 
     var address: String { "127.0.0.1:\(port)" }
 
+    /// `count` nodes on free ports, node I storing in `scratch`'s `node-I`,
+    /// each after the first bootstrapping from the first. An optimised build
+    /// releases the array after its last use, and `deinit` kills the nodes:
+    /// callers keep them with `defer { nodes.forEach { $0.stop() } }`.
+    static func network(_ count: Int, in scratch: Scratch, unprivileged: Bool = false) async throws -> [NodeProcess] {
+        var nodes: [NodeProcess] = []
+        for index in 0..<count {
+            nodes.append(try await NodeProcess(data: scratch.file("node-\(index)"), port: LoopbackSocket.freePort(),
+                                               bootstrap: nodes.first?.address, unprivileged: unprivileged))
+        }
+        return nodes
+    }
+
     func kill(_ signal: Int32) async throws {
         Glibc.kill(process.processIdentifier, signal)
         try await process.exited()
     }
 
-    deinit {
+    /// SIGKILLs the node if it still runs.
+    func stop() {
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
     }
+
+    deinit { stop() }
 }
 
 /// A plain HTTP/1.1 GET on 127.0.0.1: the whole response, headers included.

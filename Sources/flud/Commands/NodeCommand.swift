@@ -88,7 +88,7 @@ struct NodeOptions: ParsableArguments {
     var capacity: Int = 1 << 40
 
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning or error.", valueName: "level"))
-    var logLevel: String = "info"
+    var logLevel: Logger.Level = .info
 
     /// Checked inside `reportingFailures`, so a bad argument gets flud's one-line
     /// message and exit status 64.
@@ -97,7 +97,6 @@ struct NodeOptions: ParsableArguments {
         if let metricsPort, !(1...65535).contains(metricsPort) { throw Failure.usage("--metrics-port must be 1 to 65535") }
         guard generosity >= 0 else { throw Failure.usage("--generosity must not be negative") }
         guard capacity >= 1 << 20 else { throw Failure.usage("--capacity must be at least 1 MiB") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw Failure.usage("--log-level '\(logLevel)' is not a level") }
     }
 
     func configuration(data: String, port: Int, bootstrap: [SocketAddress]) throws -> StorageNode.Configuration {
@@ -121,13 +120,17 @@ struct NodeOptions: ParsableArguments {
 }
 
 /// Structured logs (key=value metadata) on standard error.
-func bootstrapLogging(level: String) {
+func bootstrapLogging(level: Logger.Level) {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = Logger.Level(rawValue: level) ?? .info
+        handler.logLevel = level
         return handler
     }
 }
+
+/// `--log-level` takes the level's name; ArgumentParser refuses any other
+/// (exit status 64), for `flud node` and `flud cluster` alike.
+extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 struct NodeStatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -189,13 +192,12 @@ struct ClusterCommand: AsyncParsableCommand {
     var metricsPort: Int?
 
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning or error.", valueName: "level"))
-    var logLevel: String = "notice"
+    var logLevel: Logger.Level = .notice
 
     func run() async throws {
         try await reportingFailures {
             guard (1...1000).contains(nodes) else { throw Failure.usage("--nodes must be 1 to 1000") }
             guard (1...(65535 - nodes)).contains(basePort) else { throw Failure.usage("--base-port leaves no room for \(nodes) ports") }
-            guard Logger.Level(rawValue: logLevel) != nil else { throw Failure.usage("--log-level '\(logLevel)' is not a level") }
             bootstrapLogging(level: logLevel)
             tuneAllocatorForFragmentTraffic()
             let signals = TerminationSignals()
