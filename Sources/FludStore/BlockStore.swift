@@ -215,16 +215,17 @@ public final class BlockStore: Sendable {
     private func applyPut(_ bytes: ArraySlice<UInt8>, key: ContentHash, checksum: UInt32, owner: OwnerID,
                           leaseExpiry: UInt64, in transaction: LMDBTransaction) throws -> PutOutcome {
         let claimKey = claimKey(key, owner)
-        if let existing = try claim(at: claimKey, in: transaction) {
-            try putClaim(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: existing.storedAt), at: claimKey, transaction)
-            return .leaseRenewed
-        }
+        let existingClaim = try claim(at: claimKey, in: transaction)
         var usage = try usage(of: owner, in: transaction)
-        if usage.quota > 0, usage.bytes + bytes.count > usage.quota {
+        if existingClaim == nil, usage.quota > 0, usage.bytes + bytes.count > usage.quota {
             throw StoreError.quotaExceeded(used: usage.bytes, requested: bytes.count, quota: usage.quota)
         }
-        let isNew = try key.withUnsafeBytes { try transaction.get($0, in: fragments) } == nil
-        if isNew {
+        let record = try key.withUnsafeBytes { try transaction.get($0, in: fragments) }
+        let isNew = record == nil
+        // New bytes, or a stored copy that rotted: the sent bytes (checked
+        // against the key) take its place, so a STORE that succeeds always
+        // leaves an intact copy.
+        if !Self.holdsIntact(record, count: bytes.count, checksum: checksum) {
             try key.withUnsafeBytes { keyBuffer in
                 let record = try transaction.reserve(keyBuffer, size: fragmentHeaderSize + bytes.count, in: fragments)
                 record.storeBytes(of: checksum.littleEndian, toByteOffset: 0, as: UInt32.self)
@@ -232,12 +233,23 @@ public final class BlockStore: Sendable {
                 bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: record[fragmentHeaderSize...]).copyMemory(from: $0) }
             }
         }
+        if let existingClaim {
+            try putClaim(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: existingClaim.storedAt), at: claimKey, transaction)
+            return .leaseRenewed
+        }
         try putClaim(ClaimRecord(leaseExpiry: leaseExpiry, storedAt: UInt64(Date().timeIntervalSince1970)), at: claimKey, transaction)
         usage.bytes += bytes.count
         usage.fragments += 1
         usage.puts += 1
         try write(usage, for: owner, in: transaction)
         return isNew ? .stored : .claimAdded
+    }
+
+    /// Whether a stored fragment record holds `count` bytes with this checksum, intact.
+    private static func holdsIntact(_ record: UnsafeRawBufferPointer?, count: Int, checksum: UInt32) -> Bool {
+        guard let record, record.count == fragmentHeaderSize + count,
+              record.loadLittleEndian(at: 0) as UInt32 == checksum else { return false }
+        return CRC32C.checksum(UnsafeRawBufferPointer(rebasing: record[fragmentHeaderSize...])) == checksum
     }
 
     @discardableResult

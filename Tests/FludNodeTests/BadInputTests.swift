@@ -120,6 +120,39 @@ struct BadInputTests {
         await harness.stop()
     }
 
+    /// Thousands of requests in one write, their answers left unread: the
+    /// node runs a few at a time and stops while the answers cannot go out,
+    /// rather than holding every answer in memory; then all are answered.
+    @Test func aBurstOfRequestsWaitsInLineWhileItsAnswersAreNotRead() async throws {
+        let harness = try await NodeHarness.start()
+        let identity = PeerIdentity()
+        let raw = try RawConnection(port: harness.node.port)
+        try await onOwnThread { try raw.authenticate(as: identity) }
+        let (key, bytes) = fragment(32 << 10, seed: 7)
+        raw.send(Frame(kind: RequestKind.store.rawValue, requestID: 3,
+                       body: Request.store(key: key, leaseExpiry: 0, bytes: []).encodedHead + bytes).encoded)
+        #expect(try await onOwnThread { try raw.receive() }?.status == WireStatus.ok.rawValue)
+        let count = 3000
+        var burst: [UInt8] = []
+        for requestID in 4..<UInt32(4 + count) {
+            burst += Frame(kind: RequestKind.retrieve.rawValue, requestID: requestID, body: Request.retrieve(key: key).encodedHead).encoded
+        }
+        raw.send(burst)
+        try await Task.sleep(for: .seconds(2))
+        let served = harness.node.ledger[identity.publicKey].requestsServed
+        #expect(served < UInt64(count / 2), "\(served) of \(count) answered into a socket nobody reads")
+        let answered = try await onOwnThread {
+            var answered = 0
+            while answered < count, let frame = try raw.receive() {
+                guard frame.status == WireStatus.ok.rawValue, frame.body == bytes else { break }
+                answered += 1
+            }
+            return answered
+        }
+        #expect(answered == count)
+        await harness.stop()
+    }
+
     private func expectStillServing(_ harness: NodeHarness) async throws {
         let client = try await harness.client()
         let (key, bytes) = fragment(4096, seed: 99)

@@ -142,6 +142,12 @@ struct NodeTests {
         #expect(record.retrievesFailed == 1)
         #expect(record.bytesStoredWith == 4096)
         #expect(ledger.allowance(for: peer) == ledger.policy.generosity + 4096)
+        // Never 0, which the store reads as no limit; never an overflow.
+        var policy = TrustLedger.Policy()
+        policy.generosity = 0
+        #expect(try TrustLedger(table: store.table("trust"), policy: policy).allowance(for: PeerIdentity().publicKey) == 1)
+        policy.generosity = .max
+        #expect(try TrustLedger(table: store.table("trust"), policy: policy).allowance(for: peer) == .max)
     }
 
     @Test func placementPrefersReliablePeers() throws {

@@ -325,6 +325,18 @@ struct BlockStoreTests {
         scratch.store = try BlockStore(directory: scratch.directory)
         #expect(throws: StoreError.corrupt(key: key.hex)) { try scratch.store.fragment(key) }
         #expect(try scratch.store.scrub().corruptFragments == [key.hex])
+        // The right bytes sent again (a repair) replace the rotten copy,
+        // whether the sender holds a claim already or not.
+        for owner in [alice, bob] {
+            _ = try await scratch.store.put(bytes, key: key, owner: owner, leaseExpiry: 2)
+            #expect(try scratch.store.fragment(key) == bytes)
+            file = try Data(contentsOf: URL(fileURLWithPath: path))
+            scratch.store.close()
+            file[try #require(file.range(of: needle)).lowerBound] ^= 0xFF
+            try file.write(to: URL(fileURLWithPath: path))
+            scratch.store = try BlockStore(directory: scratch.directory)
+            #expect(throws: StoreError.corrupt(key: key.hex)) { try scratch.store.fragment(key) }
+        }
     }
 
     @Test func aSecondOpenerIsRefused() throws {

@@ -7,8 +7,9 @@ import NIOCore
 /// - Before the handshake completes only HELLO and AUTH are accepted; anything
 ///   else, or a bad signature, gets `unauthenticated` and the connection closes.
 /// - After it, every request ID must be above the last one (replays are refused)
-///   and requests run concurrently; reading pauses while `requestsInFlight`
-///   are running or the socket cannot take more output.
+///   and requests run concurrently, at most `requestsInFlight` at once: the
+///   others of the same read wait in line, and reading pauses while any wait,
+///   while that many run, or while the socket cannot take more output.
 /// - A frame that breaks the framing (oversized, garbage) gets one error
 ///   answer and the connection closes; so does a connection idle too long.
 final class FragmentConnectionHandler: ChannelInboundHandler {
@@ -29,6 +30,8 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
     private var phase = Phase.awaitingHello
     private var lastRequestID: UInt32 = 0
     private var inFlight = 0
+    /// Requests read but not started: one socket read can hold thousands.
+    private var waiting: [@Sendable (ByteBufferAllocator) async -> ByteBuffer] = []
     private var readingPaused = false
     private var context: ChannelHandlerContext?
     private var handshakeDeadline: Scheduled<Void>?
@@ -45,6 +48,12 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// The context holds this handler: letting it go ends the cycle.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        waiting.removeAll()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -71,12 +80,16 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        guard !frame.isResponse else {
-            return refuse(frame, .malformed, "a client sent a response frame", closing: true)
-        }
-        guard let kind = RequestKind(rawValue: frame.kind) else {
-            if case let .ready(peer) = phase { service.ledger.record(.fault, for: peer) }
-            return refuse(frame, .unsupported, "request type \(frame.kind) is not known here", closing: false)
+        let kind = frame.isResponse ? nil : RequestKind(rawValue: frame.kind)
+        if case let .ready(peer) = phase {
+            guard !frame.isResponse else {
+                return refuse(frame, .malformed, "a client sent a response frame", closing: true)
+            }
+            guard let kind else {
+                service.ledger.record(.fault, for: peer)
+                return refuse(frame, .unsupported, "request type \(frame.kind) is not known here", closing: false)
+            }
+            return request(frame, kind: kind, from: peer)
         }
         switch phase {
         case .awaitingHello:
@@ -89,9 +102,7 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
                 return refuse(frame, .unauthenticated, "the handshake must come first", closing: true)
             }
             authenticate(frame, client: client, clientNonce: clientNonce, serverNonce: serverNonce)
-        case let .ready(peer):
-            request(frame, kind: kind, from: peer)
-        case .closing:
+        case .ready, .closing:
             break
         }
     }
@@ -122,15 +133,19 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
         handshakeDeadline?.cancel()
         logger[metadataKey: "peer"] = "\(client)"
         logger.debug("peer authenticated")
-        // The quota follows the peer's allowance before its first request runs.
+        // The quota follows the peer's allowance before its first request
+        // runs; a node that cannot set it serves nothing on this connection.
         startRequest { [service] allocator in
             do {
                 try await service.admit(client)
                 return allocator.frame(kind: RequestKind.authenticate.responseKind, requestID: frame.requestID)
             } catch {
                 return allocator.errorFrame(kind: RequestKind.authenticate.rawValue, requestID: frame.requestID,
-                                            status: .internalError, message: "\(error)")
+                                            status: .internalError, message: "cannot admit the peer: \(error)")
             }
+        } then: { handler, response in
+            // (The status byte follows the frame's length and kind.)
+            if response.getInteger(at: response.readerIndex + 5, as: UInt8.self) != WireStatus.ok.rawValue { handler.close() }
         }
     }
 
@@ -160,37 +175,52 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Runs `work` off the event loop and writes its answer when it is done.
-    private func startRequest(_ work: @escaping @Sendable (ByteBufferAllocator) async -> ByteBuffer) {
+    /// Runs `work` off the event loop, or queues it while `requestsInFlight`
+    /// run or the socket cannot take more output, and writes its answer when
+    /// it is done (then calls `then`, on the event loop).
+    private func startRequest(_ work: @escaping @Sendable (ByteBufferAllocator) async -> ByteBuffer,
+                              then: (@Sendable (FragmentConnectionHandler, ByteBuffer) -> Void)? = nil) {
         guard let context else { return }
-        inFlight += 1
-        updateReading()
-        let allocator = context.channel.allocator
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        Task {
+        waiting.append { allocator in
             let response = await work(allocator)
             eventLoop.execute {
-                handler.value.finish(response)
+                let handler = handler.value
+                handler.finish(response)
+                then?(handler, response)
             }
+            return response
         }
+        startWaiting()
+    }
+
+    /// Starts queued requests while there is room for them.
+    private func startWaiting() {
+        while let context, !waiting.isEmpty, inFlight < limits.requestsInFlight, context.channel.isWritable {
+            let run = waiting.removeFirst()
+            inFlight += 1
+            let allocator = context.channel.allocator
+            Task { _ = await run(allocator) }
+        }
+        updateReading()
     }
 
     private func finish(_ response: ByteBuffer) {
         inFlight -= 1
         write(response)
-        updateReading()
+        startWaiting()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        updateReading()
+        startWaiting()
         context.fireChannelWritabilityChanged()
     }
 
-    /// Reads only while there is room for more work and more output.
+    /// Reads only while nothing waits, and there is room for more work and more output.
     private func updateReading() {
         guard let context else { return }
-        let shouldPause = inFlight >= limits.requestsInFlight || !context.channel.isWritable
+        let shouldPause = !waiting.isEmpty || inFlight >= limits.requestsInFlight || !context.channel.isWritable
         guard shouldPause != readingPaused else { return }
         readingPaused = shouldPause
         try? context.channel.syncOptions?.setOption(.autoRead, value: !shouldPause)

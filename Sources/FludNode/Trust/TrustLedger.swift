@@ -147,9 +147,11 @@ public final class TrustLedger: Sendable {
     }
 
     /// The bytes `peer` may keep here: what we keep with it plus the
-    /// generosity margin.
+    /// generosity margin (saturating). At least 1: the block store reads a
+    /// quota of 0 as no limit, and an allowance of 0 means nothing.
     public func allowance(for peer: PeerKey) -> Int {
-        policy.generosity + Int(clamping: self[peer].bytesStoredWith)
+        let (sum, overflow) = policy.generosity.addingReportingOverflow(Int(clamping: self[peer].bytesStoredWith))
+        return overflow ? Int.max : max(1, sum)
     }
 
     /// Takes what the node's user keeps on each peer (``KeptBytesFile``) as

@@ -186,6 +186,7 @@ final class ClientHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
 
     private var context: ChannelHandlerContext?
+    private var eventLoop: (any EventLoop)?
     private var nextRequestID: UInt32 = 0
     private var pending: [UInt32: (kind: RequestKind, promise: EventLoopPromise<[UInt8]>, timeout: Scheduled<Void>)] = [:]
     private var closedError: WireError?
@@ -198,10 +199,18 @@ final class ClientHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        eventLoop = context.eventLoop
+    }
+
+    /// The context holds this handler: letting it go ends the cycle.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        failAll(.unreachable("the connection is closed"))
+        self.context = nil
     }
 
     func send(_ body: ByteBuffer, kind: RequestKind) -> EventLoopFuture<[UInt8]> {
-        guard let context else { fatalError("ClientHandler used before it was added to a pipeline") }
+        guard let eventLoop else { fatalError("ClientHandler used before it was added to a pipeline") }
+        guard let context else { return eventLoop.makeFailedFuture(closedError ?? .unreachable("the connection is closed")) }
         let promise = context.eventLoop.makePromise(of: [UInt8].self)
         if let closedError {
             promise.fail(closedError)

@@ -60,7 +60,14 @@ enum FludHome {
     /// keys (`flud key init|import`) if they have any, so their claims follow
     /// them to a new machine; else a standalone one, created on first use.
     static func identity() throws -> PeerIdentity {
-        if let keys = try? UserKeys.load(from: path) { return keys.wireIdentity }
+        do {
+            return try UserKeys.load(from: path).wireIdentity
+        } catch .missing {
+            // No user keys: the standalone identity below.
+        } catch {
+            // Damaged keys must not quietly become another identity.
+            throw Failure(kind: .runtime, description: "\(error)")
+        }
         do {
             return try PeerIdentity.loadOrCreate(at: path + "/identity.key")
         } catch {
