@@ -20,15 +20,18 @@ final class LocalNetwork: @unchecked Sendable {
     /// - Parameter defaultLease: the nodes' lease for stores that name none (seconds).
     init(nodes count: Int, defaultLease: UInt64 = 90 * 86_400) async throws {
         directory = try TemporaryDirectory(prefix: "flud-backup-net")
+        for _ in 0..<count { try await addNode(defaultLease: defaultLease) }
+        for node in nodes.dropFirst() { _ = await node!.dht.bootstrap(from: [bootstrap]) }
+    }
+
+    /// Starts one more node, which joins through the first.
+    func addNode(defaultLease: UInt64 = 90 * 86_400) async throws {
         var logger = Logger(label: "flud.test-node")
         logger.logLevel = .error
-        for index in 0..<count {
-            var configuration = StorageNode.Configuration(data: directory.path + "/node-\(index)")
-            configuration.defaultLease = defaultLease
-            if let first = nodes.first, let first { configuration.bootstrap = [try DHTNode.address("127.0.0.1:\(first.port)")] }
-            nodes.append(try await StorageNode.start(configuration, logger: logger))
-        }
-        for node in nodes.dropFirst() { _ = await node!.dht.bootstrap(from: [bootstrap]) }
+        var configuration = StorageNode.Configuration(data: directory.path + "/node-\(nodes.count)")
+        configuration.defaultLease = defaultLease
+        if let first = nodes.first, let first { configuration.bootstrap = [try DHTNode.address("127.0.0.1:\(first.port)")] }
+        nodes.append(try await StorageNode.start(configuration, logger: logger))
     }
 
     /// The first node still running.
@@ -252,7 +255,8 @@ struct BackupRestoreTests {
         try makeTree(at: source)
         let keys = UserKeys.generate()
         let options = Backup.Options(paths: [source], dataShards: 4, parityShards: 4, averageChunkSize: 64 << 10)
-        try await network.backUp(keys, home: scratch.path + "/home", options: options)
+        let home = scratch.path + "/home"
+        try await network.backUp(keys, home: home, options: options)
 
         await network.kill([3, 6, 9])
         let maintainer = try await network.join(keys)
@@ -261,12 +265,17 @@ struct BackupRestoreTests {
         #expect(audit.missing > 0)
         #expect(audit.healthy + audit.missing == audit.fragments)
         #expect(audit.unrecoverable.isEmpty)
-        let repair = try await Maintenance(keys: keys, network: maintainer).repair()
+        let repair = try await Maintenance(keys: keys, network: maintainer).repair(updatingIndexIn: home)
         #expect(repair.rebuilt == repair.missing)
         #expect(repair.rebuilt > 0)
         #expect(repair.newSnapshot != nil)
         let after = try await Maintenance(keys: keys, network: maintainer).verify(sample: 1)
         #expect(after.missing == 0, "every fragment is on a live node again")
+        // The next backup reuses every chunk, where the repair put it.
+        let next = try await Backup(keys: keys, network: maintainer, home: home, options: options).run { _ in }
+        #expect(next.progress.chunksUploaded == 0)
+        let afterBackup = try await Maintenance(keys: keys, network: maintainer).verify(sample: 1)
+        #expect(afterBackup.missing == 0, "the new snapshot names the rebuilt fragments, not the lost ones")
         await maintainer.close()
 
         // Three more die: without the repair, chunks that had lost fragments on
@@ -569,10 +578,21 @@ struct BackupRestoreTests {
 
         let second = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
         #expect(second.progress.chunksUploaded == 0 && second.progress.chunksReused > 0)
-        // The machine lost its index (not its keys): the published pages stand in.
+        // The machine lost its index (not its keys): the published pages stand
+        // in, for the chunks and for the files' sizes, times and inodes. A
+        // file rewritten in place with its time put back is not read again.
         try FileManager.default.removeItem(atPath: home + "/index")
+        var before = stat()
+        #expect(stat(source + "/large", &before) == 0)
+        let descriptor = open(source + "/large", O_WRONLY)
+        let rewritten = deterministicBytes(200_000, seed: 6)
+        #expect(pwrite(descriptor, rewritten, rewritten.count, 0) == rewritten.count)
+        close(descriptor)
+        var times = [before.st_atim, before.st_mtim]
+        #expect(utimensat(AT_FDCWD, source + "/large", &times, 0) == 0)
         let third = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
-        #expect(third.progress.chunksUploaded == 0, "every chunk known from the previous snapshot's pages")
+        #expect(third.progress.chunksUploaded == 0, "no file read again, every chunk known from the previous snapshot's pages")
+        try Data(deterministicBytes(200_000, seed: 5)).write(to: URL(fileURLWithPath: source + "/large"))
         #expect(try await snapshots(keys: keys, network: client).map(\.files) == [31, 31, 31])
 
         let report = try await Maintenance(keys: keys, network: client).verify(sample: 1)
@@ -638,6 +658,136 @@ struct BackupRestoreTests {
             let claim = try node.store.claims(on: ContentHash(hex: location.key)!).first { $0.owner.bytes == keys.wireIdentity.publicKey.bytes }
             #expect(claim?.leaseExpiry == later + Leases.term)
         }
+        await client.close()
+        await network.stop()
+    }
+
+    /// A chunk whose leases may have run out (not renewed for a whole term)
+    /// is not named by a new snapshot on the index's word: its holders renew
+    /// it first, and if they no longer hold it, it is uploaded again. A clock
+    /// that went back makes no renewal due and traps nothing.
+    @Test func chunksWhoseLeasesMayHaveLapsedAreRenewedOrUploadedAgain() async throws {
+        let network = try await LocalNetwork(nodes: 4)
+        let scratch = try TemporaryDirectory(prefix: "flud-lapsed")
+        let (source, home) = (scratch.path + "/source", scratch.path + "/home")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let original = deterministicBytes(150_000, seed: 40)
+        try Data(original).write(to: URL(fileURLWithPath: source + "/file"))
+        let keys = UserKeys.generate()
+        try keys.save(in: home)
+        let client = try await network.join(keys)
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 32 << 10)
+        let first = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        let chunks = try await contents(of: first.manifest, keys: keys, network: client).entries.flatMap { $0.chunks ?? [] }
+        #expect(chunks.count > 1)
+        let now = UInt64(Date().timeIntervalSince1970)
+        func lastRenewed(_ chunk: ChunkRef) throws -> UInt64? {
+            let index = try LocalIndex(home: home)
+            defer { index.close() }
+            return index.renewed(chunk.hash)
+        }
+        func pretendRenewed(at time: UInt64) async throws {
+            let index = try LocalIndex(home: home)
+            try await index.markRenewed(chunks.map(\.hash), at: time)
+            index.close()
+        }
+
+        // The clock went back a day: nothing is due, nothing traps.
+        do {
+            let index = try LocalIndex(home: home)
+            let outcome = try await Leases(network: client, index: index).renewDue(chunks, now: now - 86_400)
+            index.close()
+            #expect(outcome.renewed == 0 && outcome.failed == 0)
+        }
+
+        // Last renewed a term ago, still held: renewed now, not uploaded.
+        try await pretendRenewed(at: now - Leases.term)
+        let touched = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(touched.progress.chunksUploaded == 0)
+        #expect(try chunks.allSatisfy { try (lastRenewed($0) ?? 0) >= now }, "renewed by this backup")
+
+        // Last renewed a term ago, and the nodes dropped our claims: uploaded again.
+        try await pretendRenewed(at: now - Leases.term)
+        let owner = OwnerID(bytes: keys.wireIdentity.publicKey.bytes)!
+        for location in chunks.flatMap(\.object.fragments) {
+            let node = network.nodes.compactMap { $0 }.first { "127.0.0.1:\($0.port)" == location.node }!
+            _ = try await node.store.deleteClaim(key: ContentHash(hex: location.key)!, owner: owner)
+        }
+        let again = try await Backup(keys: keys, network: client, home: home, options: options).run { _ in }
+        #expect(again.progress.chunksUploaded == chunks.count, "every lapsed chunk stored again")
+        let target = scratch.path + "/restored"
+        let restored = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
+        #expect(restored.failed.isEmpty, "\(restored.failed)")
+        #expect(FileManager.default.contents(atPath: target + source + "/file") == Data(original))
+        await client.close()
+        await network.stop()
+    }
+
+    /// The snapshot root moves only from the version a run started from
+    /// (BEP 44 `cas`), and is read back: a run working from an older root, or
+    /// from a lookup that found none, fails, even where a node that never
+    /// held the root takes it, and the newest snapshot stays named.
+    @Test func aRootPublishedFromAnOlderVersionIsRefused() async throws {
+        let network = try await LocalNetwork(nodes: 4)
+        let scratch = try TemporaryDirectory(prefix: "flud-cas")
+        let source = scratch.path + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try Data(deterministicBytes(5000, seed: 41)).write(to: URL(fileURLWithPath: source + "/file"))
+        let keys = UserKeys.generate()
+        let client = try await network.join(keys)
+        let options = Backup.Options(paths: [source], dataShards: 2, parityShards: 2)
+        let log = SnapshotLog(keys: keys, network: client, transfer: ObjectTransfer(network: client, codec: ObjectCodec(cipher: keys.cipher)))
+        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
+        let older = try #require(await log.root())
+        let newer = try await Backup(keys: keys, network: client, home: scratch.path + "/home", options: options).run { _ in }
+        #expect(await log.root()?.sequence == older.sequence + 1)
+        try await network.addNode()
+        _ = await client.dht.bootstrap(from: [network.bootstrap])
+        await #expect(throws: BackupError.self) { try await log.point(to: older.chunk, replacing: older) }
+        await #expect(throws: BackupError.self) { try await log.point(to: older.chunk, replacing: nil) }
+        #expect(await log.root().map { SnapshotLog.id(of: $0.chunk) } == newer.snapshot)
+        await client.close()
+        await network.stop()
+    }
+
+    /// A name near the 255-byte limit restores (the temporary file's name is
+    /// short); a time before 1970 comes back; an existing directory keeps its
+    /// mode without --force and gets the snapshot's with it.
+    @Test func longNamesOldTimesAndExistingDirectories() async throws {
+        let network = try await LocalNetwork(nodes: 4)
+        let scratch = try TemporaryDirectory(prefix: "flud-names")
+        let source = scratch.path + "/source"
+        try FileManager.default.createDirectory(atPath: source + "/dir", withIntermediateDirectories: true)
+        let long = String(repeating: "n", count: 250)
+        try Data(deterministicBytes(70_000, seed: 42)).write(to: URL(fileURLWithPath: source + "/dir/" + long))
+        try Data(deterministicBytes(500, seed: 43)).write(to: URL(fileURLWithPath: source + "/dir/old"))
+        var times = [timespec(tv_sec: -2, tv_nsec: 500_000_000), timespec(tv_sec: -2, tv_nsec: 500_000_000)]
+        #expect(utimensat(AT_FDCWD, source + "/dir/old", &times, 0) == 0)
+        chmod(source + "/dir", 0o750)
+        let keys = UserKeys.generate()
+        let client = try await network.join(keys)
+        _ = try await Backup(keys: keys, network: client, home: scratch.path + "/home",
+                             options: Backup.Options(paths: [source], dataShards: 2, parityShards: 2, averageChunkSize: 32 << 10)).run { _ in }
+        let target = scratch.path + "/restored"
+        let first = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
+        #expect(first.failed.isEmpty, "\(first.failed)")
+        #expect(try describeTree(target + source) == describeTree(source))
+
+        func mode(_ path: String) -> mode_t {
+            var info = stat()
+            return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+        }
+        chmod(target + source + "/dir", 0o700)
+        let again = try await Restore(keys: keys, network: client, options: Restore.Options(target: target)).run { _ in }
+        #expect(again.existing.count == 2 && again.directories == 0)
+        #expect(mode(target + source + "/dir") == 0o700, "an existing directory is left alone")
+        var forced = Restore.Options(target: target)
+        forced.force = true
+        let replaced = try await Restore(keys: keys, network: client, options: forced).run { _ in }
+        #expect(replaced.failed.isEmpty && replaced.files == 2, "\(replaced.failed)")
+        #expect(mode(target + source + "/dir") == 0o750)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: target + source + "/dir").filter { $0.hasPrefix(".flud-restore") }
+        #expect(leftovers.isEmpty)
         await client.close()
         await network.stop()
     }

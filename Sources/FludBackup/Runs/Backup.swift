@@ -71,6 +71,8 @@ public struct Backup: Sendable {
         let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
         let snapshots = SnapshotLog(keys: keys, network: network, transfer: transfer)
         let leases = Leases(network: network, index: index)
+        // Stored chunks are reused only while their leases run (see `liveChunk`).
+        let started = UInt64(Date().timeIntervalSince1970)
         // A new machine (or a lost index) starts from the published snapshot.
         if !index.hasPreviousEntries, let (latest, _) = try await snapshots.latest() {
             try await index.importEntries(of: latest, from: snapshots)
@@ -120,7 +122,7 @@ public struct Backup: Sendable {
         var knownPacks: [String: ChunkRef] = [:]
         func storedPack(_ hash: String) -> ChunkRef? {
             if let pack = knownPacks[hash] { return pack }
-            guard let pack = index.chunk(hash) else { return nil }
+            guard let pack = index.liveChunk(hash, at: started) else { return nil }
             if knownPacks.count >= 256 { knownPacks.removeAll(keepingCapacity: true) }
             knownPacks[hash] = pack
             return pack
@@ -206,22 +208,27 @@ public struct Backup: Sendable {
                     packedThisRun = packedThisRun.filter { $0.value.pack != number }
                     report(progress)
                 case let .slot(sequence, slot):
-                    guard case .chunks(var slots, let waiting, let readDone) = pending[sequence].state else { return }
+                    // (A file that failed midway may have left the queue already.)
+                    guard pending.holds(sequence),
+                          case .chunks(var slots, let waiting, let readDone) = pending[sequence].state else { return }
                     slots[slot] = landing.chunk
                     pending[sequence].state = .chunks(slots: slots, waiting: waiting - 1, readDone: readDone)
                     if waiting == 1, readDone { fileFinished(pending[sequence].entry.size) } else { report(progress) }
                 }
                 try await drain()
             }
-            /// Uploads `chunk` unless the index knows it; a pack's files are
-            /// remembered with it, so a resumed backup finds them.
+            /// Uploads `chunk` unless the index knows it and its leases run
+            /// (or its holders renew them now); a pack's files are remembered
+            /// with it, so a resumed backup finds them.
             func submit(_ chunk: [UInt8], to target: ChunkLanding.Target, packing files: [(offset: Int, hash: String)] = []) async throws {
                 while inFlight >= window { try await collect() }
                 inFlight += 1
                 group.addTask {
                     let hash = ContentHash(chunk: chunk)
                     if let known = index.chunk(hash.hex) {
-                        return ChunkLanding(target: target, chunk: known, uploaded: false)
+                        var usable = index.leasesRun(on: known.hash, at: started)
+                        if !usable { usable = try await leases.renewDue([known]).failed == 0 }
+                        if usable { return ChunkLanding(target: target, chunk: known, uploaded: false) }
                     }
                     let uploaded = try await transfer.upload(chunk, hash: hash, dataShards: k, parityShards: m)
                     // Remembered by the uploading task, so concurrent uploads share one index commit.
@@ -253,6 +260,13 @@ public struct Backup: Sendable {
                 fileFinished(entry.size)
             }
             func back(_ walked: Manifest.Entry) async throws {
+                // Entries behind one that waits stay in memory: past a page's
+                // worth, the walk waits for what the head waits for.
+                while pending.count >= options.pageEntries {
+                    if case .packed(let pack, _, _)? = pending.head?.state, pack == packsClosed { try await closePack() }
+                    guard inFlight > 0 else { break }
+                    try await collect()
+                }
                 guard walked.kind == .file else {
                     pending.append(walked, .ready(pack: nil))
                     return try await drain()
@@ -260,8 +274,9 @@ public struct Backup: Sendable {
                 var entry = walked
                 if let old = index.previousEntry(entry.path), old.kind == .file, old.size == entry.size,
                    old.modified == entry.modified, old.inode == entry.inode, old.device == entry.device {
-                    if let chunks = old.chunks, chunks.allSatisfy({ index.knows($0.hash) }) {
-                        entry.chunks = chunks
+                    // Where the chunks are now (a repair may have moved fragments).
+                    if let chunks = old.chunks?.map({ index.liveChunk($0.hash, at: started) }), !chunks.contains(where: { $0 == nil }) {
+                        entry.chunks = chunks.map { $0! }
                         return reuse(entry, pack: nil)
                     }
                     if let file = old.packed, let pack = storedPack(file.pack) {
@@ -326,10 +341,11 @@ public struct Backup: Sendable {
         }
         try await drain()
         try await storePage()
+        let base = await snapshots.root()
         let manifest = Manifest(created: Date().timeIntervalSince1970, roots: roots, files: files, bytes: bytes, pages: pages,
-                                previous: try await snapshots.latestReference())
+                                previous: base?.chunk)
         let reference = try await snapshots.store(manifest)
-        try await snapshots.point(to: reference)
+        try await snapshots.point(to: reference, replacing: base)
         try await index.markRenewed([reference.hash], at: UInt64(Date().timeIntervalSince1970))
         try await index.finishRecordingEntries()
         return Summary(snapshot: SnapshotLog.id(of: reference), manifest: manifest, progress: progress, skipped: skipped,
@@ -391,6 +407,11 @@ public struct Backup: Sendable {
         private var removed = 0
 
         var head: Pending? { first < items.count ? items[first] : nil }
+        /// Entries still waiting.
+        var count: Int { items.count - first }
+
+        /// Whether the entry with this sequence number is still waiting.
+        func holds(_ sequence: Int) -> Bool { sequence >= removed && sequence - removed + first < items.count }
 
         @discardableResult
         mutating func append(_ entry: Manifest.Entry, _ state: State) -> Int {

@@ -37,7 +37,12 @@ public struct Forget: Sendable {
         precondition(policy.keepsSomething, "a policy that keeps nothing would drop every snapshot")
         let transfer = ObjectTransfer(network: network, codec: ObjectCodec(cipher: keys.cipher))
         let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
-        let chain = try await log.chain()
+        // The index first: it is locked while a backup runs, and a forget
+        // must not rewrite the chain under a backup about to publish.
+        let index = try LocalIndex(home: home)
+        defer { index.close() }
+        let base = await log.root()
+        let chain = try await log.chain(from: base?.chunk)
         guard !chain.isEmpty else { throw BackupError.noSnapshots }
         let keep = Self.selection(of: chain.map(\.manifest.created), policy)
         var report = Report()
@@ -55,7 +60,7 @@ public struct Forget: Sendable {
             previous = try await log.store(manifest)
             rewritten.append(previous!)
         }
-        try await log.point(to: previous!)
+        try await log.point(to: previous!, replacing: base)
 
         // Kept: every page and chunk of a kept snapshot (a pack stays whole
         // while a kept snapshot uses any file in it). One set of hashes, one
@@ -70,8 +75,6 @@ public struct Forget: Sendable {
         // rewritten manifest can come out identical to an old one (same
         // content, same fragments): those stay.
         let live = Set(rewritten.flatMap(\.object.fragments).map { $0.key + "@" + $0.node })
-        let index = try LocalIndex(home: home)
-        defer { index.close() }
         try await release(chain.map(\.reference), keepingFragments: live, index: index, into: &report)
         var released = kept
         for position in chain.indices where !keep.contains(position) {

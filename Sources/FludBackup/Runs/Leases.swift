@@ -10,6 +10,13 @@ import Foundation
 struct Leases {
     static let term: UInt64 = 90 * 86_400
     static let renewAfter: UInt64 = term / 3
+
+    /// Whether a lease renewed at `renewed` still runs at `now`, with a day to
+    /// spare. A renewal time after `now` (the clock went back) counts as
+    /// running: the lease was set from the later time.
+    static func stillRuns(renewedAt renewed: UInt64, at now: UInt64) -> Bool {
+        now <= renewed || now - renewed < term - 86_400
+    }
     /// RENEW requests in flight at once.
     static let parallelRequests = 64
 
@@ -29,7 +36,8 @@ struct Leases {
     func renewDue(_ chunks: [ChunkRef], now: UInt64 = UInt64(Date().timeIntervalSince1970)) async throws -> Outcome {
         var seen = Set<String>()
         let due = chunks.filter { chunk in
-            seen.insert(chunk.hash).inserted && index.renewed(chunk.hash).map { now - $0 >= Self.renewAfter } ?? true
+            // (A renewal time after `now`, from a clock that went back, is not due.)
+            seen.insert(chunk.hash).inserted && index.renewed(chunk.hash).map { now > $0 && now - $0 >= Self.renewAfter } ?? true
         }
         let expiry = now + Self.term
         let network = self.network

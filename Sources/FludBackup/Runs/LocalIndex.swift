@@ -49,7 +49,11 @@ final class LocalIndex: Sendable {
 
     /// Records entries of the snapshot being made, in one commit.
     func record(_ entries: [Manifest.Entry]) async throws {
-        try await store.table(nextEntries).set(entries.map { (Self.entryKey($0.path), $0.indexRecord) })
+        try await record(entries, in: nextEntries)
+    }
+
+    private func record(_ entries: [Manifest.Entry], in table: String) async throws {
+        try await store.table(table).set(entries.map { (Self.entryKey($0.path), $0.indexRecord) })
     }
 
     /// The recorded entries become the previous snapshot's.
@@ -57,17 +61,23 @@ final class LocalIndex: Sendable {
         try await store.table("state").set(Array(nextEntries.utf8), for: Self.currentEntriesKey)
     }
 
-    /// Makes a published snapshot's entries the previous ones, and records
-    /// its chunks and packed files as stored (when their leases were last
-    /// renewed stays unknown, so they count as due).
+    /// Makes a published snapshot's entries the previous ones (in the table
+    /// this index reads them from), and records its chunks and packed files
+    /// as stored. Their leases count as renewed `Leases.renewAfter` before
+    /// the snapshot was made: the backup that made it renewed every chunk it
+    /// used that was due, so each lease ran at least that long.
     func importEntries(of manifest: Manifest, from snapshots: SnapshotLog) async throws {
-        try await startRecordingEntries()
+        try await store.table(currentEntries).removeAll()
+        let made = UInt64(max(0, manifest.created))
+        let assumedRenewal = made > Leases.renewAfter ? made - Leases.renewAfter : 0
         try await snapshots.forEachPage(of: manifest) { page in
-            try await record(page.entries)
-            try await recordStored(page.storedChunks)
+            try await record(page.entries, in: currentEntries)
+            let chunks = page.storedChunks
+            try await recordStored(chunks)
             try await recordPacked(page.entries.compactMap(\.packed))
+            try await markRenewed(chunks.filter { self.renewed($0.hash) == nil }.map(\.hash), at: assumedRenewal)
         }
-        try await finishRecordingEntries()
+        try await store.table("state").set(Array(currentEntries.utf8), for: Self.currentEntriesKey)
     }
 
     /// Paths can be longer than an LMDB key: entries are keyed by the path's hash.
@@ -83,6 +93,24 @@ final class LocalIndex: Sendable {
     func chunk(_ hash: String) -> ChunkRef? {
         guard let data = try? store.table("chunks").value(for: Array(hash.utf8)) else { return nil }
         return ChunkRef(indexRecord: data)
+    }
+
+    /// The chunk, if it is stored and its leases still run at `now` (with a
+    /// day to spare): only such a chunk may be named by a new snapshot
+    /// without asking its holders first. A chunk renewed longer ago may have
+    /// been dropped by its nodes.
+    func liveChunk(_ hash: String, at now: UInt64) -> ChunkRef? {
+        leasesRun(on: hash, at: now) ? chunk(hash) : nil
+    }
+
+    func leasesRun(on hash: String, at now: UInt64) -> Bool {
+        renewed(hash).map { Leases.stillRuns(renewedAt: $0, at: now) } ?? false
+    }
+
+    /// Records where `chunks` are now (after a repair moved some of their
+    /// fragments); when their leases were renewed stays as it was.
+    func relocate(_ chunks: [ChunkRef]) async throws {
+        try await recordStored(chunks)
     }
 
     /// Remembers an uploaded chunk, stored (so its leases start) at `time`.

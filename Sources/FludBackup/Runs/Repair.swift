@@ -109,9 +109,16 @@ public struct Maintenance: Sendable {
     /// and publishes the snapshot again with the new locations. A page at a
     /// time: a page whose chunks moved is stored anew, the others are kept
     /// (and rebuilt like chunks when they lost fragments).
-    public func repair() async throws -> Report {
+    ///
+    /// With `home`, the local index learns the new locations too, so the
+    /// next backup's reused chunks name the rebuilt fragments, not the lost.
+    public func repair(updatingIndexIn home: String? = nil) async throws -> Report {
         let log = SnapshotLog(keys: keys, network: network, transfer: transfer)
-        guard let (manifest, reference) = try await log.latest() else { throw BackupError.noSnapshots }
+        // Locked before anything is published, like a backup's.
+        let index = try home.map { try LocalIndex(home: $0) }
+        defer { index?.close() }
+        guard let base = await log.root() else { throw BackupError.noSnapshots }
+        let (manifest, reference) = (try await log.manifest(base.chunk), base.chunk)
         // Nodes that joined since the backup can take the rebuilt fragments.
         await network.discover()
         var report = Report()
@@ -171,7 +178,8 @@ public struct Maintenance: Sendable {
         (repaired.version, repaired.pages, repaired.entries, repaired.packs) = (Manifest.currentVersion, pages, nil, nil)
         repaired.created = Date().timeIntervalSince1970
         repaired.previous = replacements[reference.hash] ?? reference
-        report.newSnapshot = try await log.publish(repaired)
+        report.newSnapshot = try await log.publish(repaired, replacing: base)
+        try await index?.relocate(Array(replacements.values))
         return report
     }
 

@@ -77,8 +77,16 @@ public struct Restore: Sendable {
         try await log.forEachPage(of: manifest, unreadable: unreadable) { page in
             let selected = page.entries.filter(isSelected)
             for entry in selected where entry.kind == .directory {
-                if makeDirectory(target(of: entry.path)) { summary.directories += 1 }
-                directories.append(entry)
+                switch makeDirectory(target(of: entry.path)) {
+                case .made:
+                    summary.directories += 1
+                    directories.append(entry)
+                case .existed:
+                    // Its mode and times are the user's now: only --force resets them.
+                    if options.force { directories.append(entry) }
+                case .failed(let reason):
+                    summary.failed.append((entry.path, reason))
+                }
             }
             try await restoreFiles(selected, packs: page.packs, transfer: transfer, into: &summary, report: report)
         }
@@ -121,7 +129,7 @@ public struct Restore: Sendable {
             }
             for entry in selected where entry.kind != .directory {
                 let destination = target(of: entry.path)
-                makeDirectory((destination as NSString).deletingLastPathComponent)
+                _ = makeDirectory((destination as NSString).deletingLastPathComponent)
                 var info = stat()
                 if lstat(destination, &info) == 0, !options.force {
                     summary.existing.append(entry.path)
@@ -177,9 +185,22 @@ public struct Restore: Sendable {
         (options.target as NSString).appendingPathComponent(path)
     }
 
-    @discardableResult
-    private func makeDirectory(_ path: String) -> Bool {
-        (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) != nil
+    private enum DirectoryOutcome {
+        case made, existed, failed(String)
+    }
+
+    /// Makes the directory (and any missing parents); says whether it was there.
+    private func makeDirectory(_ path: String) -> DirectoryOutcome {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            return info.st_mode & S_IFMT == S_IFDIR ? .existed : .failed("\(path) exists and is not a directory")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            return .made
+        } catch {
+            return .failed("cannot make the directory \(path): \(error.localizedDescription)")
+        }
     }
 
     /// Fetches the chunks (a few at a time), writes a temporary file beside the
@@ -248,10 +269,13 @@ public struct Restore: Sendable {
     }
 
     /// A new temporary file beside `destination`, written by `write`; removed
-    /// again if anything fails.
+    /// again if anything fails. Its name is short and unique (mkstemp), so a
+    /// file whose own name is near the 255-byte limit restores too.
     private func writeTemporary(for destination: String, _ write: (Int32) async throws -> Void) async throws -> String {
-        let temporary = destination + ".flud-restore-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        var template = Array(((destination as NSString).deletingLastPathComponent + "/.flud-restore-XXXXXX").utf8CString)
+        let descriptor = mkstemp(&template)
+        let temporary = String(cString: template)
+        if descriptor >= 0 { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         guard descriptor >= 0 else { throw BackupError.uploadFailed("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         do {
             try await write(descriptor)
@@ -264,8 +288,9 @@ public struct Restore: Sendable {
         }
     }
 
+    /// Renames the file into place: with --force, over what is there, in one
+    /// step (there is never a moment with neither file).
     private func moveIntoPlace(_ temporary: String, _ entry: Manifest.Entry, at destination: String) throws {
-        if options.force { unlink(destination) }
         guard rename(temporary, destination) == 0 else {
             throw BackupError.uploadFailed("cannot move the restored file to \(destination): \(String(cString: strerror(errno)))")
         }
@@ -332,8 +357,11 @@ public struct Restore: Sendable {
         utimensat(AT_FDCWD, path, &times, 0)
     }
 
-    private static func time(_ nanoseconds: Int64) -> Glibc.timespec {
-        Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    /// Floored, so a time before 1970 keeps tv_nsec in 0..<10^9 as utimensat requires.
+    static func time(_ nanoseconds: Int64) -> Glibc.timespec {
+        let (seconds, fraction) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        return fraction < 0 ? Glibc.timespec(tv_sec: Int(seconds - 1), tv_nsec: Int(fraction + 1_000_000_000))
+                            : Glibc.timespec(tv_sec: Int(seconds), tv_nsec: Int(fraction))
     }
 }
 

@@ -9,8 +9,10 @@ struct SnapshotLog: Sendable {
     let network: FragmentNetwork
     let transfer: ObjectTransfer
 
-    /// The root as published, with its sequence number.
-    func root() async -> (chunk: ChunkRef, sequence: Int64)? {
+    /// The root as published: the newest manifest and its sequence number.
+    typealias Root = (chunk: ChunkRef, sequence: Int64)
+
+    func root() async -> Root? {
         guard let item = await rootItem(), let chunk = SnapshotRoot.decode(item.value) else { return nil }
         return (chunk, item.mutable!.sequence)
     }
@@ -55,10 +57,11 @@ struct SnapshotLog: Sendable {
         return manifest
     }
 
-    /// Stores `manifest` and points the root at it. Returns the snapshot's ID.
-    func publish(_ manifest: Manifest) async throws -> String {
+    /// Stores `manifest` and points the root at it in place of `base`, the
+    /// root it was made from. Returns the snapshot's ID.
+    func publish(_ manifest: Manifest, replacing base: Root?) async throws -> String {
         let chunk = try await store(manifest)
-        try await point(to: chunk)
+        try await point(to: chunk, replacing: base)
         return Self.id(of: chunk)
     }
 
@@ -114,22 +117,36 @@ struct SnapshotLog: Sendable {
         }
     }
 
-    /// Points the signed root at `chunk` (the next sequence number).
-    func point(to chunk: ChunkRef) async throws {
-        let sequence = (await root()?.sequence ?? 0) + 1
+    /// Points the signed root at `chunk` in place of `base` (nil: there was
+    /// none), with the next sequence number. Nodes holding another version
+    /// refuse it (BEP 44 `cas`), and the root is read back: if another run
+    /// published meanwhile, or `base` came from a lookup that missed the
+    /// newest root, this throws instead of hiding either snapshot.
+    func point(to chunk: ChunkRef, replacing base: Root?) async throws {
+        let sequence = (base?.sequence ?? 0) + 1
         let item = StoredItem(value: try SnapshotRoot.encode(chunk), signedBy: keys.snapshotKey,
                               salt: SnapshotRoot.salt, sequence: sequence)
         do {
-            _ = try await network.dht.put(item)
+            _ = try await network.dht.put(item, cas: base?.sequence)
         } catch {
             throw BackupError.uploadFailed("the snapshot is stored but its root could not be published in the DHT (\(error))")
+        }
+        if let found = await root(), found.sequence >= sequence, found.chunk.hash != chunk.hash {
+            throw BackupError.uploadFailed("the snapshot \(Self.id(of: chunk)) is stored, but the DHT names snapshot "
+                                           + "\(Self.id(of: found.chunk)) (version \(found.sequence)) as the newest: another flud "
+                                           + "run published meanwhile, or the first lookup missed it; run this again")
         }
     }
 
     /// Every snapshot's manifest with its reference, newest first.
     func chain() async throws -> [(manifest: Manifest, reference: ChunkRef)] {
+        try await chain(from: latestReference())
+    }
+
+    /// The snapshots from `newest` back, newest first.
+    func chain(from newest: ChunkRef?) async throws -> [(manifest: Manifest, reference: ChunkRef)] {
         var chain: [(Manifest, ChunkRef)] = []
-        var next = try await latestReference()
+        var next = newest
         while let chunk = next, chain.count < 10_000 {
             let manifest = try await manifest(chunk)
             chain.append((manifest, chunk))

@@ -265,8 +265,8 @@ struct RestoreCommand: AsyncParsableCommand {
             TARGET/home/a/x. Each chunk comes from any k of its fragments, fetched in \
             parallel: data fragments first, holders that answered far slower (4×) than \
             the others after them, holders that failed or lost trust last. Every fragment, chunk and file is checked against its hash, and a \
-            file appears only once complete. Existing files are left alone unless \
-            --force. --json prints a summary, with peak_memory_bytes. Exit status: 0 everything restored, 1 some files could not be \
+            file appears only once complete. Existing files, and the modes and times \
+            of existing directories, are left alone unless --force. --json prints a summary, with peak_memory_bytes. Exit status: 0 everything restored, 1 some files could not be \
             restored or already existed (listed), 64 invalid arguments.
             """
     )
@@ -280,7 +280,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Restore only this path and what is under it (repeatable).", valueName: "path"))
     var path: [String] = []
 
-    @Flag(help: "Replace files that already exist.")
+    @Flag(help: "Replace files that already exist (each in one rename), and reset existing directories' modes and times.")
     var force = false
 
     @OptionGroup var join: NetworkOptions
@@ -385,7 +385,7 @@ struct RepairCommand: AsyncParsableCommand {
         try await reportingFailures {
             let keys = try UserKeys.load(from: FludHome.path)
             let report = try await join.withNetwork(keys) { network in
-                try await Maintenance(keys: keys, network: network).repair()
+                try await Maintenance(keys: keys, network: network).repair(updatingIndexIn: FludHome.path)
             }
             printMaintenance(report, json: json, verb: "checked")
             for chunk in report.unrecoverable { printError("flud: chunk \(chunk.prefix(16)) has fewer than k fragments left") }
