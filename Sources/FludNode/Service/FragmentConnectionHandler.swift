@@ -31,7 +31,7 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
     private var lastRequestID: UInt32 = 0
     private var inFlight = 0
     /// Requests read but not started: one socket read can hold thousands.
-    private var waiting: [@Sendable (ByteBufferAllocator) async -> ByteBuffer] = []
+    private var waiting = CircularBuffer<@Sendable (ByteBufferAllocator) async -> ByteBuffer>()
     private var readingPaused = false
     private var context: ChannelHandlerContext?
     private var handshakeDeadline: Scheduled<Void>?
