@@ -55,6 +55,12 @@ public final class StorageNode: Sendable {
             get { limits.handshakeTimeout }
             set { limits.handshakeTimeout = newValue }
         }
+
+        /// Connections past this many are closed as they come.
+        public var maximumConnections: Int {
+            get { limits.maximumConnections }
+            set { limits.maximumConnections = newValue }
+        }
     }
 
     public let identity: PeerIdentity

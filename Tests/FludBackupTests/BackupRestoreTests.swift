@@ -414,6 +414,19 @@ struct BackupRestoreTests {
         await network.stop()
     }
 
+    /// The keep policy counts each set of backed-up paths apart.
+    @Test func forgetKeepsTheNewestOfEachSetOfPaths() {
+        var policy = Forget.Policy()
+        policy.keepLast = 1
+        let day = 86_400.0
+        let alternating = [(4 * day, ["/docs"]), (3 * day, ["/photos"]), (2 * day, ["/docs"]), (day, ["/photos"])]
+        #expect(Forget.selection(of: alternating, policy) == [0, 1])
+        #expect(Forget.selection(of: alternating.map { ($0.0, ["/docs"]) }, policy) == [0])
+        #expect(Forget.selection(of: [(2 * day, ["/b", "/a"]), (day, ["/a", "/b"])], policy) == [0], "the same set in any order")
+        policy.keepDaily = 2
+        #expect(Forget.selection(of: alternating, policy) == [0, 1, 2, 3])
+    }
+
     @Test func forgetDropsOldSnapshotsAndReleasesOnlyTheirFragments() async throws {
         let network = try await LocalNetwork(nodes: 6)
         let scratch = try TemporaryDirectory(prefix: "flud-forget")

@@ -100,6 +100,18 @@ struct BadInputTests {
         await harness.stop()
     }
 
+    /// Connections past the limit are closed at once; those open are served.
+    @Test func connectionsPastTheLimitAreClosed() async throws {
+        let harness = try await NodeHarness.start { $0.maximumConnections = 4 }
+        let open = try (0..<4).map { _ in try RawConnection(port: harness.node.port) }
+        for _ in 0..<200 where await harness.node.status().connections < 4 { try await Task.sleep(for: .milliseconds(10)) }
+        let extra = try RawConnection(port: harness.node.port)
+        #expect(try await onOwnThread { try extra.isClosedByNode() })
+        try await onOwnThread { try open[0].authenticate(as: PeerIdentity()) }
+        withExtendedLifetime(open) {}
+        await harness.stop()
+    }
+
     @Test func peersThatKeepFailingAreThrottled() async throws {
         let harness = try await NodeHarness.start {
             $0.trust.faultBurst = 3

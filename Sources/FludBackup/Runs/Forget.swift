@@ -44,7 +44,7 @@ public struct Forget: Sendable {
         let base = await log.root()
         let chain = try await log.chain(from: base?.chunk)
         guard !chain.isEmpty else { throw BackupError.noSnapshots }
-        let keep = Self.selection(of: chain.map(\.manifest.created), policy)
+        let keep = Self.selection(of: chain.map { ($0.manifest.created, $0.manifest.roots) }, policy)
         var report = Report()
         report.kept = keep.sorted().map { SnapshotLog.id(of: chain[$0].reference) }
         report.dropped = chain.indices.filter { !keep.contains($0) }.map { SnapshotLog.id(of: chain[$0].reference) }
@@ -114,6 +114,20 @@ public struct Forget: Sendable {
         }
         report.claimsDeleted += outcomes.filter { $0 }.count
         report.claimsLeft += outcomes.filter { !$0 }.count
+    }
+
+    /// Indices (newest first = 0) of the snapshots the policy keeps, applied
+    /// to each set of backed-up paths on its own (as restic groups by paths):
+    /// backing up ~/docs and ~/photos in turn, `--keep-last 1` keeps the
+    /// newest of each, never drops one set's data for the other's.
+    static func selection(of snapshots: [(created: Double, roots: [String])], _ policy: Policy) -> Set<Int> {
+        var groups: [[String]: [Int]] = [:]
+        for (index, snapshot) in snapshots.enumerated() { groups[snapshot.roots.sorted(), default: []].append(index) }
+        var keep = Set<Int>()
+        for members in groups.values {
+            keep.formUnion(selection(of: members.map { snapshots[$0].created }, policy).map { members[$0] })
+        }
+        return keep
     }
 
     /// Indices (newest first = 0) of the snapshots the policy keeps: the last

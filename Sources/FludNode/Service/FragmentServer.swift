@@ -17,6 +17,9 @@ final class FragmentServer: Sendable {
         /// A connection that sends nothing for this long is closed (stalled
         /// clients, including ones stuck in the middle of a frame).
         var idleTimeout: TimeAmount = .seconds(60)
+        /// Open connections at most; more are closed as they come, so slow
+        /// peers cannot use up the process's file descriptors.
+        var maximumConnections = 2048
     }
 
     private let channel: Channel
@@ -38,7 +41,10 @@ final class FragmentServer: Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.recvAllocator, value: FrameInboundHandler.receiveBuffers)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard counter.value.load(ordering: .relaxed) < limits.maximumConnections else {
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
                     try sync.addHandler(FrameInboundHandler(maximumBodySize: limits.maximumBodySize))

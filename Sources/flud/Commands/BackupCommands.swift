@@ -424,7 +424,8 @@ struct ForgetCommand: AsyncParsableCommand {
         abstract: "Drop old snapshots and release the fragments only they used.",
         discussion: """
             Keeps the snapshots any --keep option selects (the last N; the newest of \
-            each of the last N days; of each of the last N weeks), re-links them, and \
+            each of the last N days; of each of the last N weeks), counted for each set \
+            of backed-up paths apart, re-links them, and \
             deletes your claims on every fragment no kept snapshot needs, so the nodes \
             reclaim the space. Claims on nodes that cannot be reached now lapse when \
             their leases expire. Exit status: 0 done, 1 failed, 64 invalid arguments \
