@@ -25,16 +25,8 @@ raw=$out/backup-compare.jsonl
 mkdir -p "$out"
 scripts/apt-ensure.sh restic borgbackup python3
 
-# Repositories on tmpfs would measure memory, not the disk the tools are for.
-work_root=${WORK_DIR:-}
-if [ -z "$work_root" ]; then
-    for candidate in ${TMPDIR:-} /var/tmp /tmp; do
-        [ -d "$candidate" ] || continue
-        [ "$(df --output=fstype "$candidate" | tail -1)" = tmpfs ] && continue
-        work_root=$candidate; break
-    done
-fi
-[ -n "$work_root" ] || { echo "no disk-backed temporary directory; set WORK_DIR" >&2; exit 1; }
+source perf/backup/common.sh
+work_root=$(disk_work_root)
 work=$(realpath "$(mktemp -d "$work_root/flud-compare.XXXXXX")")
 fstype=$(df --output=fstype "$work" | tail -1)
 device=$(df --output=source "$work" | tail -1)
@@ -66,8 +58,6 @@ bytes=$(find "$dataset" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "
 files=$(find "$dataset" -type f | wc -l)
 echo "dataset $dataset: $files files, $bytes bytes; work in $work ($fstype on $device)"
 
-# Cold reads for every timed phase; needs root, harmless without.
-drop_caches() { sync; { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null || true; }
 hz=$(getconf CLK_TCK)
 # CPU seconds (user + system) used so far by the node processes.
 node_cpu() {
