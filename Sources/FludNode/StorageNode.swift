@@ -69,7 +69,6 @@ public final class StorageNode: Sendable {
     public let ledger: TrustLedger
     public let port: Int
     private let server: FragmentServer
-    private let service: FragmentService
     private let keptBytesFile: String?
     private let metrics: NodeMetrics
     private let startedAt = Date()
@@ -104,10 +103,10 @@ public final class StorageNode: Sendable {
                                           statusDocument: { await holder.node?.statusDocument() ?? [] })
             let (dht, server) = try await bindBoth(configuration, id: id, identity: identity, service: service, logger: logger)
             let node = StorageNode(identity: identity, dht: dht, store: store, ledger: ledger, port: dht.port,
-                                   server: server, service: service, keptBytesFile: configuration.keptBytesFile,
+                                   server: server, keptBytesFile: configuration.keptBytesFile,
                                    metrics: metrics, logger: logger, republishInterval: configuration.republishInterval)
             await holder.set(node)
-            await node.adoptKeptBytes()
+            node.adoptKeptBytes()
             await node.restoreItems()
             await node.join(configuration.bootstrap)
             await node.updateLevels()
@@ -174,7 +173,7 @@ public final class StorageNode: Sendable {
     }
 
     private init(identity: PeerIdentity, dht: DHTNode, store: BlockStore, ledger: TrustLedger, port: Int,
-                 server: FragmentServer, service: FragmentService, keptBytesFile: String?,
+                 server: FragmentServer, keptBytesFile: String?,
                  metrics: NodeMetrics, logger: Logger, republishInterval: Duration) {
         self.identity = identity
         self.dht = dht
@@ -182,7 +181,6 @@ public final class StorageNode: Sendable {
         self.ledger = ledger
         self.port = port
         self.server = server
-        self.service = service
         self.keptBytesFile = keptBytesFile
         self.metrics = metrics
         self.logger = logger
@@ -242,7 +240,7 @@ public final class StorageNode: Sendable {
     /// and updates the level metrics. The first call does everything.
     public func maintain() async {
         await dht.maintain()
-        await adoptKeptBytes()
+        adoptKeptBytes()
         if republishing.isDue() {
             let republished = await dht.republishHeldItems()
             if republished > 0 { logger.debug("republished DHT items", metadata: ["items": "\(republished)"]) }
@@ -259,19 +257,11 @@ public final class StorageNode: Sendable {
         await updateLevels()
     }
 
-    /// Reads the user's ``KeptBytesFile`` into the ledger and brings the
-    /// quotas of peers already storing here up (or down) to their allowance;
-    /// others get theirs when they next connect.
-    private func adoptKeptBytes() async {
+    /// Reads the user's ``KeptBytesFile`` into the ledger: each STORE is
+    /// checked against the allowance it gives at that moment.
+    private func adoptKeptBytes() {
         guard let keptBytesFile else { return }
-        for peer in ledger.adoptKeptBytes(KeptBytesFile.read(keptBytesFile)) {
-            guard let usage = try? store.usage(of: OwnerID(peer)), usage.quota > 0 else { continue }
-            do {
-                try await service.admit(peer)
-            } catch {
-                logger.error("cannot update a peer's quota", metadata: ["peer": "\(peer)", "error": "\(error)"])
-            }
-        }
+        ledger.adoptKeptBytes(KeptBytesFile.read(keptBytesFile))
     }
 
     private func updateLevels() async {

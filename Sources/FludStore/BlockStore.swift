@@ -106,16 +106,21 @@ public final class BlockStore: Sendable {
     /// and checksummed by the
     /// caller's task, in parallel with other puts; the writer only copies them
     /// into the map, once. Returns after the commit.
-    public func put(_ bytes: [UInt8], key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) async throws -> PutOutcome {
-        try await put(bytes[...], key: key, owner: owner, leaseExpiry: leaseExpiry)
+    ///
+    /// - Parameter quota: the most bytes `owner` may claim, checked in the
+    ///   same transaction; nil: the quota kept with ``setQuota(_:for:)``.
+    public func put(_ bytes: [UInt8], key: ContentHash, owner: OwnerID, leaseExpiry: UInt64,
+                    quota: Int? = nil) async throws -> PutOutcome {
+        try await put(bytes[...], key: key, owner: owner, leaseExpiry: leaseExpiry, quota: quota)
     }
 
     /// ``put(_:key:owner:leaseExpiry:)`` for bytes that arrived inside a larger
     /// buffer (a network frame), so they are copied once: into the map.
-    public func put(_ bytes: ArraySlice<UInt8>, key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) async throws -> PutOutcome {
+    public func put(_ bytes: ArraySlice<UInt8>, key: ContentHash, owner: OwnerID, leaseExpiry: UInt64,
+                    quota: Int? = nil) async throws -> PutOutcome {
         let checked = try check(bytes, key: key)
         return try await writer.perform(bytes: bytes.count + 256) { transaction in
-            try self.applyPut(bytes, key: key, checksum: checked, owner: owner, leaseExpiry: leaseExpiry, in: transaction)
+            try self.applyPut(bytes, key: key, checksum: checked, owner: owner, leaseExpiry: leaseExpiry, quota: quota, in: transaction)
         }
     }
 
@@ -123,7 +128,7 @@ public final class BlockStore: Sendable {
     public func putAndWait(_ bytes: [UInt8], key: ContentHash, owner: OwnerID, leaseExpiry: UInt64) throws -> PutOutcome {
         let checked = try check(bytes[...], key: key)
         return try writer.performAndWait(bytes: bytes.count + 256) { transaction in
-            try self.applyPut(bytes[...], key: key, checksum: checked, owner: owner, leaseExpiry: leaseExpiry, in: transaction)
+            try self.applyPut(bytes[...], key: key, checksum: checked, owner: owner, leaseExpiry: leaseExpiry, quota: nil, in: transaction)
         }
     }
 
@@ -213,12 +218,13 @@ public final class BlockStore: Sendable {
     }
 
     private func applyPut(_ bytes: ArraySlice<UInt8>, key: ContentHash, checksum: UInt32, owner: OwnerID,
-                          leaseExpiry: UInt64, in transaction: LMDBTransaction) throws -> PutOutcome {
+                          leaseExpiry: UInt64, quota: Int?, in transaction: LMDBTransaction) throws -> PutOutcome {
         let claimKey = claimKey(key, owner)
         let existingClaim = try claim(at: claimKey, in: transaction)
         var usage = try usage(of: owner, in: transaction)
-        if existingClaim == nil, usage.quota > 0, usage.bytes + bytes.count > usage.quota {
-            throw StoreError.quotaExceeded(used: usage.bytes, requested: bytes.count, quota: usage.quota)
+        let limit = quota ?? usage.quota
+        if existingClaim == nil, limit > 0, usage.bytes + bytes.count > limit {
+            throw StoreError.quotaExceeded(used: usage.bytes, requested: bytes.count, quota: limit)
         }
         let record = try key.withUnsafeBytes { try transaction.get($0, in: fragments) }
         let isNew = record == nil

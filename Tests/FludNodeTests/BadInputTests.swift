@@ -100,6 +100,32 @@ struct BadInputTests {
         await harness.stop()
     }
 
+    /// A STORE sent in the same write as the AUTH that admits the peer is held
+    /// to the peer's allowance like any other; connecting alone writes nothing.
+    @Test func aStoreRightBehindTheHandshakeIsHeldToTheAllowance() async throws {
+        let harness = try await NodeHarness.start { $0.trust.generosity = 4096 }
+        let identity = PeerIdentity()
+        let raw = try RawConnection(port: harness.node.port)
+        let clientNonce = Handshake.randomNonce()
+        raw.send(Frame(kind: RequestKind.hello.rawValue, requestID: 1,
+                       body: Handshake.helloRequest(key: identity.publicKey, nonce: clientNonce)).encoded)
+        let hello = try #require(try await onOwnThread { try raw.receive() })
+        let (serverKey, serverNonce, _) = try Handshake.parseHelloResponse(hello.body)
+        let transcript = Handshake.transcript(server: false, clientKey: identity.publicKey, clientNonce: clientNonce,
+                                              serverKey: serverKey, serverNonce: serverNonce)
+        let (key, bytes) = fragment(8192, seed: 8)
+        raw.send(Frame(kind: RequestKind.authenticate.rawValue, requestID: 2, body: identity.signature(for: transcript)).encoded
+                 + Frame(kind: RequestKind.store.rawValue, requestID: 3,
+                         body: Request.store(key: key, leaseExpiry: 0, bytes: []).encodedHead + bytes).encoded)
+        #expect(try await onOwnThread { try raw.receive() }?.status == WireStatus.ok.rawValue)
+        #expect(try await onOwnThread { try raw.receive() }?.status == WireStatus.quotaExceeded.rawValue)
+        #expect(try harness.node.store.contains(key) == false)
+        let connectedOnly = try RawConnection(port: harness.node.port)
+        try await onOwnThread { try connectedOnly.authenticate(as: PeerIdentity()) }
+        #expect(await harness.node.status().owners == 0, "no owner record for peers that only connected")
+        await harness.stop()
+    }
+
     /// Connections past the limit are closed at once; those open are served.
     @Test func connectionsPastTheLimitAreClosed() async throws {
         let harness = try await NodeHarness.start { $0.maximumConnections = 4 }
@@ -110,6 +136,17 @@ struct BadInputTests {
         try await onOwnThread { try open[0].authenticate(as: PeerIdentity()) }
         withExtendedLifetime(open) {}
         await harness.stop()
+    }
+
+    /// The metrics port takes a scraper's few connections, not a flood.
+    @Test func theMetricsPortClosesConnectionsPastItsLimit() async throws {
+        let server = try await PrometheusExport.start(host: "127.0.0.1", port: 0)
+        let open = try (0..<MetricsServer.maximumConnections).map { _ in try RawConnection(port: server.port) }
+        try await Task.sleep(for: .milliseconds(300))  // (each is counted as it is set up, on its event loop)
+        let extra = try RawConnection(port: server.port)
+        #expect(try await onOwnThread { try extra.isClosedByNode() })
+        withExtendedLifetime(open) {}
+        await server.close()
     }
 
     @Test func peersThatKeepFailingAreThrottled() async throws {

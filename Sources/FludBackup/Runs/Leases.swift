@@ -17,6 +17,7 @@ struct Leases {
     static func stillRuns(renewedAt renewed: UInt64, at now: UInt64) -> Bool {
         now <= renewed || now - renewed < term - 86_400
     }
+
     /// RENEW requests in flight at once.
     static let parallelRequests = 64
 

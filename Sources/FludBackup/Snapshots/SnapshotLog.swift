@@ -131,10 +131,15 @@ struct SnapshotLog: Sendable {
         } catch {
             throw BackupError.uploadFailed("the snapshot is stored but its root could not be published in the DHT (\(error))")
         }
-        if let found = await root(), found.sequence >= sequence, found.chunk.hash != chunk.hash {
-            throw BackupError.uploadFailed("the snapshot \(Self.id(of: chunk)) is stored, but the DHT names snapshot "
-                                           + "\(Self.id(of: found.chunk)) (version \(found.sequence)) as the newest: another flud "
-                                           + "run published meanwhile, or the first lookup missed it; run this again")
+        // Every version the nodes hold, not only the one a lookup would pick:
+        // another root at our sequence number is as much a conflict as a later one.
+        let standing = await network.dht.versions(SnapshotRoot.target(for: keys), salt: SnapshotRoot.salt)
+        for item in standing {
+            guard let mutable = item.mutable, mutable.publicKey == keys.snapshotKey.publicKey, mutable.sequence >= sequence,
+                  let other = SnapshotRoot.decode(item.value), other.hash != chunk.hash else { continue }
+            throw BackupError.uploadFailed("the snapshot \(Self.id(of: chunk)) is stored, but the DHT also names snapshot "
+                                           + "\(Self.id(of: other)) (version \(mutable.sequence)): another flud run published "
+                                           + "meanwhile, or the first lookup missed it; run this again")
         }
     }
 

@@ -56,15 +56,29 @@ extension DHTNode {
     ///
     /// - Parameter salt: for mutable items, the salt the target was made with.
     public func get(_ target: NodeID, salt: [UInt8] = []) async -> StoredItem? {
+        let (walk, items) = await lookUpItems(target, salt: salt)
+        if let item = Self.newest(items) { return item }
+        let next = await closestKnown(to: target, count: 3 * RoutingTable.bucketSize).filter { walk.answers[$0.id] == nil }
+        return await ask(Array(next.prefix(RoutingTable.bucketSize)), for: target, salt: salt)
+    }
+
+    /// Every valid version of the item at `target` held by the nodes one
+    /// lookup asks, newest first: ``get(_:salt:)`` keeps only the newest, and
+    /// a writer reads its put back with this to see whether another version,
+    /// of the same or a later sequence number, stands beside its own.
+    public func versions(_ target: NodeID, salt: [UInt8] = []) async -> [StoredItem] {
+        var distinct: [StoredItem] = []
+        for item in await lookUpItems(target, salt: salt).items where !distinct.contains(item) { distinct.append(item) }
+        return distinct.sorted { ($0.mutable?.sequence ?? 0) > ($1.mutable?.sequence ?? 0) }
+    }
+
+    /// One `get` lookup towards `target`, and the valid items its answers carry.
+    private func lookUpItems(_ target: NodeID, salt: [UInt8]) async -> (outcome: LookupOutcome, items: [StoredItem]) {
         let walk = await walk(to: target, asking: "get", ["target": .bytes(target.bytes)]) { answer in
             guard let item = Self.item(in: answer, target: target, salt: salt) else { return .proceed }
             return item.mutable == nil ? .finish : .proceedWide
         }
-        if let item = Self.newest(walk.answers.values.compactMap { Self.item(in: $0, target: target, salt: salt) }) {
-            return item
-        }
-        let next = await closestKnown(to: target, count: 3 * RoutingTable.bucketSize).filter { walk.answers[$0.id] == nil }
-        return await ask(Array(next.prefix(RoutingTable.bucketSize)), for: target, salt: salt)
+        return (walk, walk.answers.values.compactMap { Self.item(in: $0, target: target, salt: salt) })
     }
 
     /// The BEP 44 items this node holds for others that were stored or dropped

@@ -133,20 +133,7 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
         handshakeDeadline?.cancel()
         logger[metadataKey: "peer"] = "\(client)"
         logger.debug("peer authenticated")
-        // The quota follows the peer's allowance before its first request
-        // runs; a node that cannot set it serves nothing on this connection.
-        startRequest { [service] allocator in
-            do {
-                try await service.admit(client)
-                return allocator.frame(kind: RequestKind.authenticate.responseKind, requestID: frame.requestID)
-            } catch {
-                return allocator.errorFrame(kind: RequestKind.authenticate.rawValue, requestID: frame.requestID,
-                                            status: .internalError, message: "cannot admit the peer: \(error)")
-            }
-        } then: { handler, response in
-            // (The status byte follows the frame's length and kind.)
-            if response.getInteger(at: response.readerIndex + 5, as: UInt8.self) != WireStatus.ok.rawValue { handler.close() }
-        }
+        write(allocator.frame(kind: RequestKind.authenticate.responseKind, requestID: frame.requestID))
     }
 
     private func request(_ frame: Frame, kind: RequestKind, from peer: PeerKey) {
@@ -177,18 +164,15 @@ final class FragmentConnectionHandler: ChannelInboundHandler {
 
     /// Runs `work` off the event loop, or queues it while `requestsInFlight`
     /// run or the socket cannot take more output, and writes its answer when
-    /// it is done (then calls `then`, on the event loop).
-    private func startRequest(_ work: @escaping @Sendable (ByteBufferAllocator) async -> ByteBuffer,
-                              then: (@Sendable (FragmentConnectionHandler, ByteBuffer) -> Void)? = nil) {
+    /// it is done.
+    private func startRequest(_ work: @escaping @Sendable (ByteBufferAllocator) async -> ByteBuffer) {
         guard let context else { return }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         waiting.append { allocator in
             let response = await work(allocator)
             eventLoop.execute {
-                let handler = handler.value
-                handler.finish(response)
-                then?(handler, response)
+                handler.value.finish(response)
             }
             return response
         }

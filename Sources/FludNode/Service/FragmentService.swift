@@ -16,16 +16,6 @@ struct FragmentService: Sendable {
     static let listLimit: UInt32 = 10_000
     let statusDocument: @Sendable () async -> [UInt8]
 
-    /// Called once a peer has authenticated: its quota in the store follows
-    /// its allowance (what we keep with it plus the generosity margin).
-    func admit(_ peer: PeerKey) async throws {
-        let owner = OwnerID(peer)
-        let allowance = ledger.allowance(for: peer)
-        if try store.usage(of: owner).quota != allowance {
-            try await store.setQuota(allowance, for: owner)
-        }
-    }
-
     func handle(_ request: Request, requestID: UInt32, from peer: PeerKey,
                 allocator: ByteBufferAllocator) async -> ByteBuffer {
         let started = ContinuousClock.now
@@ -52,7 +42,11 @@ struct FragmentService: Sendable {
         switch request {
         case let .store(key, leaseExpiry, bytes):
             let lease = leaseExpiry != 0 ? leaseExpiry : UInt64(Date().timeIntervalSince1970) + defaultLease
-            let outcome = try await store.put(bytes, key: key, owner: owner, leaseExpiry: lease)
+            // The allowance as it is now (what we keep with the peer plus the
+            // margin), checked in the store's transaction: nothing is written
+            // for a peer until it stores, and no store runs ahead of it.
+            let outcome = try await store.put(bytes, key: key, owner: owner, leaseExpiry: lease,
+                                              quota: ledger.allowance(for: peer))
             metrics.transferred(bytes: bytes.count, direction: "in")
             let code: UInt8 = switch outcome {
             case .stored: 0
